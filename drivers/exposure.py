@@ -1,0 +1,328 @@
+"""The exposure tool: a composite over LED source, shutter, power meter and stage.
+
+It does what an operator does at a flood-exposure station, in order:
+
+1. **calibrate** - move the meter under the beam, source on at the exposure
+   current, open the shutter, average the meter, close; irradiance at the
+   wafer plane = power / meter aperture area;
+2. **plan** - turn a requested dose into a shutter open time
+   (``t = D / E``, rounded to the SC10's whole milliseconds) and refuse a dose
+   whose time falls outside the shutter's reliable window, naming both ends;
+3. **fire** - move the stage to the field, check the LED current, open the
+   shutter for ``t`` in single mode, wait, and confirm ``closed?`` reads 1;
+4. **record** - the dose delivered, ``E x (t + shutter offset)``, next to the
+   dose asked for, with the irradiance, times, LED current and calibration.
+
+Doses are optical (mJ/cm^2). The unit model also accepts electron doses
+(uC/cm^2, see :func:`labctl.units.dose_kind`); this tool refuses them with a
+clear error, an e-beam writer would accept them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from labctl.clock import Clock, RealClock
+from labctl.errors import HardwareStateError, InputError, SetpointError
+from labctl.units import Q_, U, as_quantity, dose_kind
+
+from .newport_esp300 import EspAxis
+from .thorlabs_dc2200 import ThorlabsDC2200
+from .thorlabs_pm100d import ThorlabsPM100D
+from .thorlabs_sc10 import MAX_TIME_MS, ThorlabsSC10
+
+__all__ = ["Calibration", "ExposureRecord", "ExposureSettings", "ExposureTool"]
+
+#: How often ``closed?`` is polled after the open time has run out (s).
+CLOSE_POLL = 0.01
+
+
+@dataclass(frozen=True)
+class ExposureSettings:
+    """The ``[exposure]`` table of a station file, as quantities."""
+
+    #: LED current for exposures and for calibration (A).
+    led_current: Any = field(default_factory=lambda: Q_(1.0, U.A))
+    #: Shortest open time the shutter repeats reliably (ms).
+    min_open_time: Any = field(default_factory=lambda: Q_(20, U.ms))
+    #: Longest open time allowed (ms); the SC10 takes at most 999999 ms.
+    max_open_time: Any = field(default_factory=lambda: Q_(MAX_TIME_MS, U.ms))
+    #: Measured open time minus programmed open time (ms), from a shutter
+    #: calibration; added to the programmed time in the delivered dose.
+    shutter_offset: Any = field(default_factory=lambda: Q_(0.0, U.ms))
+    #: Stage position (mm) that puts the meter head under the beam.
+    meter_position: tuple[Any, Any] = field(default_factory=lambda: (Q_(-40.0, U.mm), Q_(0.0, U.mm)))
+    #: Meter readings averaged in a calibration.
+    calibration_readings: int = 5
+    #: Wait after opening before reading the meter (s).
+    settle_time: Any = field(default_factory=lambda: Q_(0.5, U.s))
+    #: A calibration older than this is renewed before an exposure (s).
+    calibration_max_age: Any = field(default_factory=lambda: Q_(900.0, U.s))
+    #: Allowed LED current deviation from setpoint before firing (fraction).
+    current_tolerance: float = 0.02
+    #: Extra time allowed for the shutter to report closed (s).
+    close_timeout: Any = field(default_factory=lambda: Q_(1.0, U.s))
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], source: str) -> ExposureSettings:
+        """Build from a station file's ``[exposure]`` table (strings with units)."""
+        units = {
+            "led_current": U.A,
+            "min_open_time": U.ms,
+            "max_open_time": U.ms,
+            "shutter_offset": U.ms,
+            "settle_time": U.s,
+            "calibration_max_age": U.s,
+            "close_timeout": U.s,
+        }
+        values: dict[str, Any] = {}
+        for key, raw in table.items():
+            where = f"exposure.{key}"
+            try:
+                if key in units:
+                    values[key] = as_quantity(raw, units[key])
+                elif key == "meter_position":
+                    x, y = raw
+                    values[key] = (as_quantity(x, U.mm), as_quantity(y, U.mm))
+                elif key == "calibration_readings":
+                    if not isinstance(raw, int) or not 1 <= raw <= 1000:
+                        raise ValueError("a whole number from 1 to 1000")
+                    values[key] = raw
+                elif key == "current_tolerance":
+                    values[key] = float(raw)
+                else:
+                    known = sorted([*units, "meter_position", "calibration_readings",
+                                    "current_tolerance"])
+                    raise InputError(f"unknown setting; known: {known}", source=source, field=where)
+            except InputError:
+                raise
+            except Exception as exc:
+                raise InputError(f"{raw!r} is not valid: {exc}", source=source, field=where) from None
+        settings = cls(**values)
+        low, high = settings.min_open_time, settings.max_open_time
+        if not Q_(1, U.ms) <= low < high <= Q_(MAX_TIME_MS, U.ms):
+            raise InputError(
+                f"need 1 ms <= min_open_time < max_open_time <= {MAX_TIME_MS} ms, got {low:~P} and {high:~P}",
+                source=source,
+                field="exposure.min_open_time",
+            )
+        return settings
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Irradiance at the wafer plane, measured with the meter."""
+
+    irradiance: Any
+    power: Any
+    led_current: Any
+    wavelength: Any
+    readings: int
+    measured_at: datetime
+    monotonic: float
+
+
+@dataclass(frozen=True)
+class ExposureRecord:
+    """What one exposure did: asked, delivered, and the evidence."""
+
+    field_label: str
+    position: tuple[Any, Any]
+    dose_requested: Any
+    dose_delivered: Any
+    irradiance: Any
+    open_time_programmed: Any
+    open_time_effective: Any
+    led_current: Any
+    started_at: datetime
+    calibration: Calibration
+
+
+class ExposureTool:
+    """Flood exposure through an LED, a timed shutter, a meter and a stage."""
+
+    def __init__(
+        self,
+        source: ThorlabsDC2200,
+        shutter: ThorlabsSC10,
+        meter: ThorlabsPM100D,
+        x_axis: EspAxis,
+        y_axis: EspAxis | None = None,
+        *,
+        settings: ExposureSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.source = source
+        self.shutter = shutter
+        self.meter = meter
+        self.x_axis = x_axis
+        self.y_axis = y_axis
+        self.settings = settings or ExposureSettings()
+        self.clock = clock or RealClock()
+        self.calibration: Calibration | None = None
+
+    @classmethod
+    def from_station(cls, station: Any) -> ExposureTool:
+        """Compose the tool from a :class:`labctl.station.Station`'s exposure roles."""
+        config = station.config
+        settings = ExposureSettings.from_table(config.exposure, config.source)
+        stage = station["exposure_stage"]
+        axes = [int(a) for a in config.roles["exposure_stage"].settings.get("axes", [1])]
+        return cls(
+            station["exposure_source"],
+            station["exposure_shutter"],
+            station["exposure_meter"],
+            stage.axis(axes[0]),
+            stage.axis(axes[1]) if len(axes) > 1 else None,
+            settings=settings,
+            clock=station.clock,
+        )
+
+    # -- planning (no I/O) --------------------------------------------------
+
+    @staticmethod
+    def _check_dose(dose: Any) -> None:
+        try:
+            kind = dose_kind(dose)
+        except Exception:
+            raise SetpointError(
+                f"{dose!r} is not a dose (mJ/cm²)", source="exposure tool", field="dose"
+            ) from None
+        if kind != "optical":
+            raise SetpointError(
+                f"{dose:~P} is an electron dose; this tool delivers optical doses (mJ/cm²)",
+                source="exposure tool",
+                field="dose",
+            )
+        if dose.magnitude <= 0:
+            raise SetpointError(f"{dose:~P} is not a positive dose", source="exposure tool", field="dose")
+
+
+    def open_time_for(self, dose: Any, irradiance: Any | None = None) -> Any:
+        """Programmed open time (whole ms) for ``dose``; refuses what the shutter cannot do."""
+        self._check_dose(dose)
+        if irradiance is None:
+            if self.calibration is None:
+                raise HardwareStateError("no irradiance calibration yet: calibrate() first")
+            irradiance = self.calibration.irradiance
+        exact = (dose / irradiance).to(U.ms)
+        low, high = self.settings.min_open_time, self.settings.max_open_time
+        if not low <= exact <= high:
+            raise SetpointError(
+                f"{dose.to(U.mJ_per_cm2):.4g~P} at {irradiance.to(U.mW_per_cm2):.4g~P} needs "
+                f"{exact:.4g~P}, outside the shutter's reliable {low:~P} to {high:~P}",
+                source="exposure tool",
+                field="dose",
+            )
+        return Q_(round(exact.magnitude), U.ms)
+
+    def delivered_dose(self, open_time: Any, irradiance: Any) -> Any:
+        """Dose delivered by ``open_time`` (programmed) at ``irradiance`` (mJ/cm^2)."""
+        effective = open_time + self.settings.shutter_offset
+        return (irradiance * effective).to(U.mJ_per_cm2)
+
+    # -- hardware -----------------------------------------------------------
+
+    def move_to(self, x: Any, y: Any | None = None) -> tuple[Any, Any]:
+        """Move the stage; return the position read back (mm)."""
+        x_read = self.x_axis.move_to(x)
+        if self.y_axis is not None and y is not None:
+            y_read = self.y_axis.move_to(y)
+        else:
+            y_read = Q_(0.0, U.mm) if y is None else y
+        return x_read, y_read
+
+    def calibrate(self) -> Calibration:
+        """Measure the irradiance at the wafer plane with the meter."""
+        s = self.settings
+        meter_x, meter_y = s.meter_position
+        self.move_to(meter_x, meter_y)
+        self.source.turn_on(s.led_current)
+        try:
+            self.shutter.open_manual()
+            self.clock.sleep(s.settle_time)
+            readings = [self.meter.power for _ in range(s.calibration_readings)]
+        finally:
+            self.shutter.close_shutter()
+        power = sum(readings[1:], readings[0]) / len(readings)
+        irradiance = (power / self.meter.aperture_area).to(U.mW_per_cm2)
+        if irradiance.magnitude <= 0:
+            raise HardwareStateError(
+                f"the meter reads {power:~P} with the source on: is the LED working?",
+                instrument=self.meter.name,
+            )
+        self.calibration = Calibration(
+            irradiance=irradiance,
+            power=power.to(U.mW),
+            led_current=self.source.led_current,
+            wavelength=self.meter.wavelength,
+            readings=len(readings),
+            measured_at=self.clock.now(),
+            monotonic=self.clock.monotonic(),
+        )
+        return self.calibration
+
+    def calibration_is_fresh(self) -> bool:
+        c = self.calibration
+        if c is None:
+            return False
+        age = self.clock.monotonic() - c.monotonic
+        return age <= self.settings.calibration_max_age.m_as(U.s)
+
+    def expose(self, dose: Any, x: Any, y: Any | None = None, *, label: str = "") -> ExposureRecord:
+        """Deliver ``dose`` (mJ/cm^2) at stage position (x, y) and record it."""
+        self._check_dose(dose)
+        if self.calibration is not None:
+            # Refuse an impossible dose before anything moves, even a recalibration.
+            self.open_time_for(dose, self.calibration.irradiance)
+        if not self.calibration_is_fresh():
+            self.calibrate()
+        assert self.calibration is not None
+        calibration = self.calibration
+        open_time = self.open_time_for(dose, calibration.irradiance)
+        position = self.move_to(x, y)
+        led_current = self.source.led_current
+        expected = self.settings.led_current.m_as(U.A)
+        if abs(led_current.m_as(U.A) - expected) > self.settings.current_tolerance * expected:
+            raise HardwareStateError(
+                f"LED current {led_current:~P} is not the calibrated {self.settings.led_current:~P}",
+                instrument=self.source.name,
+            )
+        started_at = self.clock.now()
+        start = self.clock.monotonic()
+        self.shutter.fire(open_time)
+        self.clock.sleep(open_time)
+        limit = open_time.m_as(U.s) + self.settings.close_timeout.m_as(U.s)
+        while not self.shutter.closed:
+            if self.clock.monotonic() - start > limit:
+                self.safe_state()
+                raise HardwareStateError(
+                    f"shutter still open {limit:g} s after firing {open_time:~P}",
+                    instrument=self.shutter.name,
+                )
+            self.clock.sleep(CLOSE_POLL)
+        return ExposureRecord(
+            field_label=label,
+            position=position,
+            dose_requested=dose,
+            dose_delivered=self.delivered_dose(open_time, calibration.irradiance),
+            irradiance=calibration.irradiance,
+            open_time_programmed=open_time,
+            open_time_effective=open_time + self.settings.shutter_offset,
+            led_current=led_current,
+            started_at=started_at,
+            calibration=calibration,
+        )
+
+    def safe_state(self) -> None:
+        """Shutter closed (confirmed), then source off - both attempted."""
+        errors: list[Exception] = []
+        for action in (self.shutter.close_shutter, self.source.turn_off):
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - try every action, report the first
+                errors.append(exc)
+        if errors:
+            raise errors[0]

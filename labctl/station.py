@@ -1,0 +1,325 @@
+"""Station files: which instrument fills each role, and how to reach it.
+
+A station file is TOML and data only (never executed)::
+
+    [station]
+    name = "bench-1"
+
+    [roles.hotplate]
+    driver = "torrey_pines_sc"            # a name from the labctl.drivers entry points
+    resource = "ASRL/dev/ttyUSB1::INSTR"  # VISA resource string ...
+    transport = "visa"                    # ... or "serial" for a pyserial port/URL
+    backend = "@py"                       # pyvisa backend; "bench.yaml@sim" for pyvisa-sim
+    [roles.hotplate.link]                 # overrides the driver's defaults
+    baud_rate = 9600
+    timeout = "1 s"
+    [roles.hotplate.settings]             # handed to the driver as is
+    standby_temperature = "25 degC"
+
+    [exposure]                            # the exposure tool's own settings
+    led_current = "1.0 A"
+
+This module knows no instrument model: drivers are found by name through the
+``labctl.drivers`` entry-point group (or as ``"module:Class"``), the way pyvisa
+finds a backend. Loading and validating a file does no I/O;
+:meth:`Station.connect` opens the links. The one factory that turns a resource
+string into a transport is :func:`make_transport`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, RealClock
+from .errors import LabctlError, StationFileError
+from .transport import LinkSettings, SerialTransport, Transport, VisaTransport
+
+__all__ = [
+    "ROLES",
+    "RoleConfig",
+    "RoleStatus",
+    "Station",
+    "StationConfig",
+    "builtin_sim_station_path",
+    "load_station",
+    "make_transport",
+    "resolve_driver",
+]
+
+#: Roles of the bench, in the order they are connected and listed.
+ROLES = (
+    "spin_coater",
+    "hotplate",
+    "exposure_source",
+    "exposure_shutter",
+    "exposure_meter",
+    "exposure_stage",
+    "ellipsometer",
+)
+ENTRY_POINT_GROUP = "labctl.drivers"
+_ROLE_KEYS = {"driver", "resource", "transport", "backend", "link", "settings"}
+_PARITIES = ("N", "E", "O")
+_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """One role of a station file, validated."""
+
+    role: str
+    driver: str
+    resource: str
+    transport: str = "visa"
+    backend: str = "@py"
+    link: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """A whole station file, validated; ``source`` is where it came from."""
+
+    name: str
+    source: str
+    roles: dict[str, RoleConfig]
+    exposure: dict[str, Any]
+    base_dir: Path
+
+
+def builtin_sim_station_path() -> Path:
+    """The station file that puts every role on the pyvisa-sim definitions."""
+    # Looked up as package data, not imported: the core does not depend on
+    # the simulators' code.
+    from importlib.resources import files
+
+    return Path(str(files("sim_instruments").joinpath("sim_station.toml")))
+
+
+def _fail(source: str, where: str, problem: str) -> StationFileError:
+    return StationFileError(problem, source=source, field=where)
+
+
+def load_station(path: str | Path) -> StationConfig:
+    """Read and validate a station file; raise :class:`StationFileError` naming the field."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise _fail(source, "file", "no such file") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(source, "file", f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _fail(source, "file", exc.strerror or str(exc)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(source, "TOML syntax", str(exc)) from None
+    return parse_station(data, source=source, base_dir=path.resolve().parent)
+
+
+def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> StationConfig:
+    """Validate a parsed station table (see the module docstring for the shape)."""
+    unknown = set(data) - {"station", "roles", "exposure"}
+    if unknown:
+        raise _fail(source, sorted(unknown)[0], "unknown table; allowed: station, roles, exposure")
+    station = data.get("station", {})
+    if not isinstance(station, Mapping):
+        raise _fail(source, "station", "must be a table")
+    name = station.get("name", Path(source).stem)
+    if not isinstance(name, str):
+        raise _fail(source, "station.name", f"must be a string, got {name!r}")
+    roles_table = data.get("roles")
+    if not isinstance(roles_table, Mapping):
+        raise _fail(source, "roles", "missing: a station needs a [roles.<role>] table per role")
+    roles: dict[str, RoleConfig] = {}
+    for role, table in roles_table.items():
+        where = f"roles.{role}"
+        if role not in ROLES:
+            raise _fail(source, where, f"unknown role; roles are {', '.join(ROLES)}")
+        if not isinstance(table, Mapping):
+            raise _fail(source, where, "must be a table")
+        extra = set(table) - _ROLE_KEYS
+        if extra:
+            raise _fail(source, f"{where}.{sorted(extra)[0]}",
+                        f"unknown key; allowed: {', '.join(sorted(_ROLE_KEYS))}")
+        for key in ("driver", "resource"):
+            if key not in table:
+                raise _fail(source, f"{where}.{key}", "missing")
+            if not isinstance(table[key], str) or not table[key].strip():
+                raise _fail(source, f"{where}.{key}", f"must be a non-empty string, got {table[key]!r}")
+        transport = table.get("transport", "visa")
+        if transport not in ("visa", "serial"):
+            raise _fail(source, f"{where}.transport", f"{transport!r} is not 'visa' or 'serial'")
+        backend = table.get("backend", "@py")
+        if not isinstance(backend, str):
+            raise _fail(source, f"{where}.backend", f"must be a string, got {backend!r}")
+        for key in ("link", "settings"):
+            if not isinstance(table.get(key, {}), Mapping):
+                raise _fail(source, f"{where}.{key}", "must be a table")
+        config = RoleConfig(
+            role=role,
+            driver=table["driver"],
+            resource=table["resource"],
+            transport=transport,
+            backend=backend,
+            link=dict(table.get("link", {})),
+            settings=dict(table.get("settings", {})),
+        )
+        driver_class = resolve_driver(config.driver, source=source, where=f"{where}.driver")
+        link_settings(config, driver_class, source=source)  # validate now, use later
+        roles[role] = config
+    missing = [r for r in ROLES if r not in roles]
+    if missing:
+        raise _fail(source, f"roles.{missing[0]}", "missing: every role of the bench needs an instrument")
+    exposure = data.get("exposure", {})
+    if not isinstance(exposure, Mapping):
+        raise _fail(source, "exposure", "must be a table")
+    return StationConfig(name, source, roles, dict(exposure), base_dir)
+
+
+def resolve_driver(name: str, *, source: str = "station", where: str = "driver") -> type:
+    """Find a driver class by entry-point name or ``"module:Class"``."""
+    if ":" in name:
+        module_name, _, class_name = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            driver = getattr(module, class_name)
+        except (ImportError, AttributeError) as exc:
+            raise _fail(source, where, f"cannot load {name!r}: {exc}") from None
+    else:
+        matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+        if not matches:
+            known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+            raise _fail(source, where, f"unknown driver {name!r}; known: {', '.join(known)}")
+        try:
+            driver = next(iter(matches)).load()
+        except (ImportError, AttributeError) as exc:
+            raise _fail(source, where, f"cannot load {name!r}: {exc}") from None
+    if not isinstance(driver, type) or not hasattr(driver, "connect") or not hasattr(driver, "link_defaults"):
+        raise _fail(source, where, f"{name!r} is not an instrument driver")
+    return driver
+
+
+def link_settings(config: RoleConfig, driver_class: type, *, source: str) -> LinkSettings:
+    """The driver's link defaults with the station's ``[link]`` overrides, checked."""
+    from .units import U, as_quantity
+
+    defaults: LinkSettings = driver_class.link_defaults  # type: ignore[attr-defined]
+    known = {f.name for f in fields(LinkSettings)}
+    changes: dict[str, Any] = {}
+    for key, value in config.link.items():
+        where = f"roles.{config.role}.link.{key}"
+        if key not in known:
+            raise _fail(source, where, f"unknown link setting; known: {', '.join(sorted(known))}")
+        if key in ("timeout", "resync_quiet", "resync_limit"):
+            try:
+                seconds = float(as_quantity(value, U.s).magnitude)
+            except Exception:
+                raise _fail(source, where, f"{value!r} is not a time such as \"2 s\"") from None
+            if not 0 < seconds <= 3600:
+                raise _fail(source, where, f"{value!r} is outside 0 s to 3600 s")
+            changes[key] = seconds
+        elif key == "baud_rate":
+            if value not in _BAUD_RATES:
+                raise _fail(source, where, f"{value!r} is not one of {', '.join(map(str, _BAUD_RATES))}")
+            changes[key] = value
+        elif key == "data_bits":
+            if value not in (5, 6, 7, 8):
+                raise _fail(source, where, f"{value!r} is not 5, 6, 7 or 8")
+            changes[key] = value
+        elif key == "parity":
+            if value not in _PARITIES:
+                raise _fail(source, where, f"{value!r} is not one of N, E, O")
+            changes[key] = value
+        elif key == "stop_bits":
+            if value not in (1, 2):
+                raise _fail(source, where, f"{value!r} is not 1 or 2")
+            changes[key] = value
+        elif key == "rtscts":
+            if not isinstance(value, bool):
+                raise _fail(source, where, f"{value!r} is not true or false")
+            changes[key] = value
+    return replace(defaults, **changes)
+
+
+def make_transport(config: RoleConfig, settings: LinkSettings, *, base_dir: Path) -> Transport:
+    """The one factory from a resource string to an (unopened) transport."""
+    name = f"{config.role} ({config.resource})"
+    if config.transport == "serial":
+        return SerialTransport(config.resource, settings, name=name)
+    backend = config.backend
+    if backend.endswith("@sim") and len(backend) > 4:
+        definitions = Path(backend[:-4])
+        if not definitions.is_absolute():
+            definitions = base_dir / definitions
+        backend = f"{definitions}@sim"
+    return VisaTransport(config.resource, settings, backend=backend, name=name)
+
+
+@dataclass
+class RoleStatus:
+    """The outcome of connecting one role."""
+
+    role: str
+    driver: str
+    link: str
+    identity: Any = None
+    error: LabctlError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Station:
+    """A station file made real: one driver per role. No I/O until :meth:`connect`."""
+
+    def __init__(self, config: StationConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or RealClock()
+        self.instruments: dict[str, Any] = {}
+        for role in ROLES:
+            if role not in config.roles:
+                continue
+            role_config = config.roles[role]
+            driver_class = resolve_driver(role_config.driver, source=config.source,
+                                          where=f"roles.{role}.driver")
+            settings = link_settings(role_config, driver_class, source=config.source)
+            transport = make_transport(role_config, settings, base_dir=config.base_dir)
+            self.instruments[role] = driver_class(
+                transport, name=role, clock=self.clock, settings=role_config.settings
+            )
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Station:
+        return cls(load_station(path), clock=clock)
+
+    def __getitem__(self, role: str) -> Any:
+        return self.instruments[role]
+
+    def connect(self, *, stop_on_error: bool = False) -> list[RoleStatus]:
+        """Connect every role in order; return each outcome (errors included)."""
+        results = []
+        for role, driver in self.instruments.items():
+            status = RoleStatus(role, self.config.roles[role].driver, driver.transport.name)
+            try:
+                status.identity = driver.connect()
+            except LabctlError as exc:
+                status.error = exc
+                driver.close()
+                if stop_on_error:
+                    results.append(status)
+                    break
+            results.append(status)
+        return results
+
+    def close(self) -> None:
+        for driver in self.instruments.values():
+            driver.close()

@@ -1,0 +1,598 @@
+"""The transport contract, and its pyvisa and pyserial implementations.
+
+A driver talks bytes through a :class:`Transport`; it never opens a port or a
+VISA resource itself. The contract is small on purpose (httpx's
+``BaseTransport`` is the model): ``write``, ``read`` (up to a terminator),
+``read_bytes`` (an exact count), ``query``, ``close``, ``reconnect``, a
+``timeout`` and a ``lock``. Framing - echoes, prompts, checksums, line ends -
+is the driver's business and lives in one place per driver.
+
+Rules learned the hard way on pyvisa's issue tracker, kept here once:
+
+* one re-entrant lock per transport; a driver holds it across a whole
+  exchange (write, echo, value, prompt) so two threads never interleave;
+* after a timeout or a garbled frame the link is *suspect*: before the next
+  write, input is drained until the line is quiet, so a late reply can never
+  be taken as the answer to the next command;
+* terminations are whatever the driver asks for on each read, set explicitly,
+  never pyvisa's default; nothing is appended on write;
+* serial input is read in chunks (whatever the OS has), not a byte at a time;
+* :meth:`Transport.reconnect` reopens the link with the same settings.
+
+Every pyvisa, pyserial and OS exception is mapped into :mod:`labctl.errors`
+here, at the boundary (:data:`EXCEPTION_MAP`, :func:`map_exception`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyvisa
+import pyvisa.constants
+import pyvisa.errors
+import serial
+import serial.serialutil
+
+from .errors import (
+    CommunicationError,
+    GarbledReply,
+    InstrumentTimeout,
+    LabctlError,
+    LinkLost,
+)
+
+__all__ = [
+    "EXCEPTION_MAP",
+    "LinkSettings",
+    "SerialTransport",
+    "Transport",
+    "VisaTransport",
+    "map_exception",
+]
+
+log = logging.getLogger(__name__)
+
+_SC = pyvisa.constants.StatusCode
+
+#: VISA status codes with a more precise meaning than "communication failed".
+_VISA_CODE_MAP: dict[int, type[CommunicationError]] = {
+    _SC.error_timeout: InstrumentTimeout,
+    _SC.error_connection_lost: LinkLost,
+    _SC.error_resource_not_found: LinkLost,
+    _SC.error_resource_busy: LinkLost,
+    _SC.error_resource_locked: LinkLost,
+    _SC.error_invalid_object: LinkLost,
+    _SC.error_invalid_resource_name: LinkLost,
+    _SC.error_closing_failed: LinkLost,
+    _SC.error_io: LinkLost,
+    _SC.error_machine_not_available: LinkLost,
+    _SC.error_library_not_found: LinkLost,
+    _SC.error_serial_framing: GarbledReply,
+    _SC.error_serial_parity: GarbledReply,
+    _SC.error_serial_overrun: GarbledReply,
+    _SC.error_input_protocol_violation: GarbledReply,
+    _SC.error_raw_read_protocol_violation: GarbledReply,
+}
+
+#: Every exception class pyvisa and pyserial define, and what it becomes.
+#: ``tests/labctl/test_transport_errors.py`` fails if either library grows a
+#: class that is not listed here.
+EXCEPTION_MAP: dict[type[BaseException], type[LabctlError]] = {
+    # pyvisa
+    pyvisa.errors.Error: CommunicationError,
+    pyvisa.errors.VisaIOError: CommunicationError,  # refined by error_code
+    pyvisa.errors.VisaIOWarning: CommunicationError,
+    pyvisa.errors.VisaTypeError: CommunicationError,
+    pyvisa.errors.UnknownHandler: CommunicationError,
+    pyvisa.errors.OSNotSupported: LinkLost,
+    pyvisa.errors.InvalidBinaryFormat: GarbledReply,
+    pyvisa.errors.InvalidSession: LinkLost,
+    pyvisa.errors.LibraryError: LinkLost,
+    # pyserial
+    serial.serialutil.SerialException: LinkLost,
+    serial.serialutil.SerialTimeoutException: InstrumentTimeout,
+    serial.serialutil.PortNotOpenError: LinkLost,
+    # the OS and the standard library, below both
+    TimeoutError: InstrumentTimeout,
+    ConnectionError: LinkLost,
+    OSError: LinkLost,
+}
+
+
+def map_exception(exc: BaseException, instrument: str | None = None) -> LabctlError:
+    """Translate a pyvisa / pyserial / OS exception into the labctl tree.
+
+    The most specific entry of :data:`EXCEPTION_MAP` along the exception's
+    MRO wins; a :class:`pyvisa.errors.VisaIOError` is refined by its VISA
+    status code. The original text is kept in the message.
+    """
+    if isinstance(exc, LabctlError):
+        return exc
+    target: type[LabctlError] = CommunicationError
+    if isinstance(exc, pyvisa.errors.VisaIOError):
+        target = _VISA_CODE_MAP.get(exc.error_code, CommunicationError)
+    else:
+        for klass in type(exc).__mro__:
+            if klass in EXCEPTION_MAP:
+                target = EXCEPTION_MAP[klass]
+                break
+    detail = str(exc) or type(exc).__name__
+    if issubclass(target, CommunicationError):
+        return target(detail, instrument=instrument)
+    return target(detail)  # pragma: no cover - every entry is a CommunicationError today
+
+
+_MAPPED = tuple(EXCEPTION_MAP)
+
+
+@contextlib.contextmanager
+def _mapped(instrument: str) -> Iterator[None]:
+    try:
+        yield
+    except _MAPPED as exc:
+        raise map_exception(exc, instrument) from exc
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How to reach one instrument: what a station file's ``[link]`` holds.
+
+    ``timeout`` is in seconds. Serial fields are ignored for network links.
+    """
+
+    timeout: float = 2.0
+    baud_rate: int = 9600
+    data_bits: int = 8
+    parity: str = "N"
+    stop_bits: float = 1
+    rtscts: bool = False
+    #: How long the line must stay silent for a resynchronization to end (s).
+    resync_quiet: float = 0.05
+    #: The longest a resynchronization may drain before giving up (s).
+    resync_limit: float = 2.0
+
+
+class Transport(ABC):
+    """A byte link to one instrument.
+
+    Subclasses implement the ``_``-prefixed primitives; this class adds the
+    lock, the timeout, error mapping and resynchronization, once.
+    """
+
+    def __init__(self, name: str, settings: LinkSettings) -> None:
+        #: Used in every error message: which link failed.
+        self.name = name
+        self.settings = settings
+        #: Held by a driver for a whole exchange; re-entrant.
+        self.lock = threading.RLock()
+        self._timeout = settings.timeout
+        self._suspect = False
+        self._is_open = False
+        #: Bytes discarded by resynchronizations, for diagnosis.
+        self.discarded: list[bytes] = []
+
+    # -- the contract ------------------------------------------------------
+
+    @property
+    def timeout(self) -> Any:
+        """Read timeout, a time quantity."""
+        from .units import Q_, U
+
+        return Q_(self._timeout, U.s)
+
+    @timeout.setter
+    def timeout(self, value: Any) -> None:
+        from .clock import seconds
+
+        self._timeout = seconds(value)
+        if self._is_open:
+            with _mapped(self.name):
+                self._apply_timeout(self._timeout)
+
+    @contextlib.contextmanager
+    def temporary_timeout(self, value: Any) -> Iterator[None]:
+        """Use another timeout inside a ``with`` block (a long measurement)."""
+        with self.lock:
+            previous = self._timeout
+            self.timeout = value
+            try:
+                yield
+            finally:
+                self.timeout = previous
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    def open(self) -> None:
+        """Open the link. Idempotent."""
+        if self._is_open:
+            return
+        with self.lock, _mapped(self.name):
+            self._open()
+            self._is_open = True
+            self._apply_timeout(self._timeout)
+
+    def close(self) -> None:
+        """Close the link. Idempotent; never raises for an already dead link."""
+        with self.lock:
+            if not self._is_open:
+                return
+            self._is_open = False
+            try:
+                self._close()
+            except _MAPPED as exc:  # a dead link is closed enough
+                log.debug("%s: error while closing: %s", self.name, exc)
+
+    def reconnect(self) -> None:
+        """Close and reopen the link with the same settings; input is discarded."""
+        with self.lock:
+            self.close()
+            self.open()
+            self._suspect = True
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as is (the driver has framed it)."""
+        with self.lock:
+            self._ensure_open()
+            if self._suspect:
+                self.resynchronize()
+            with self._marking_suspect():
+                self._write(data)
+
+    def read(self, terminator: bytes) -> bytes:
+        """Read up to and including ``terminator``; return it with the terminator."""
+        with self.lock:
+            self._ensure_open()
+            with self._marking_suspect():
+                return self._read_until(terminator)
+
+    def read_bytes(self, count: int) -> bytes:
+        """Read exactly ``count`` bytes."""
+        with self.lock:
+            self._ensure_open()
+            with self._marking_suspect():
+                return self._read_exact(count)
+
+    def query(self, data: bytes, terminator: bytes) -> bytes:
+        """Write ``data`` and read one reply up to ``terminator``, under the lock."""
+        with self.lock:
+            self.write(data)
+            return self.read(terminator)
+
+    def mark_suspect(self) -> None:
+        """Tell the transport a reply did not parse: resynchronize before next write."""
+        self._suspect = True
+
+    def resynchronize(self) -> bytes:
+        """Drain input until the line is quiet; return what was thrown away."""
+        with self.lock:
+            self._ensure_open()
+            with _mapped(self.name):
+                junk = self._drain(self.settings.resync_quiet, self.settings.resync_limit)
+            self._suspect = False
+            if junk:
+                log.warning("%s: discarded %r while resynchronizing", self.name, junk)
+                self.discarded.append(junk)
+            return junk
+
+    # -- helpers -----------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if not self._is_open:
+            self.open()
+
+    @contextlib.contextmanager
+    def _marking_suspect(self) -> Iterator[None]:
+        try:
+            with _mapped(self.name):
+                yield
+        except CommunicationError:
+            self._suspect = True
+            raise
+
+    # -- primitives --------------------------------------------------------
+
+    @abstractmethod
+    def _open(self) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    @abstractmethod
+    def _apply_timeout(self, timeout: float) -> None: ...
+
+    @abstractmethod
+    def _write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _read_until(self, terminator: bytes) -> bytes: ...
+
+    @abstractmethod
+    def _read_exact(self, count: int) -> bytes: ...
+
+    @abstractmethod
+    def _drain(self, quiet: float, limit: float) -> bytes: ...
+
+
+_resource_managers: dict[str, Any] = {}
+_rm_lock = threading.Lock()
+
+
+def _keep_reply_spaces() -> None:
+    """Make pyvisa-sim keep spaces at the ends of replies.
+
+    pyvisa-sim 0.7 strips spaces around every query *and reply* of a
+    definition file (``parser._get_pair``), so an instrument whose prompt ends
+    in a space - the SC10's ``b'> '`` - cannot be described. The query is
+    still stripped (harmless); the reply is kept byte for byte.
+    """
+    try:
+        from pyvisa_sim import parser
+    except ImportError:  # pragma: no cover - pyvisa-sim is a dependency
+        return
+    if getattr(parser, "_labctl_keeps_reply_spaces", False):
+        return
+    no_response = parser.NoResponse
+
+    def get_pair(dd: dict[str, str]) -> tuple[str, Any]:
+        return dd["q"].strip(" "), dd["r"] if "r" in dd else no_response
+
+    def get_triplet(dd: dict[str, str]) -> tuple[str, Any, Any]:
+        return (
+            dd["q"].strip(" "),
+            dd["r"] if "r" in dd else no_response,
+            dd["e"] if "e" in dd else no_response,
+        )
+
+    parser._get_pair = get_pair
+    parser._get_triplet = get_triplet
+    parser._labctl_keeps_reply_spaces = True
+
+
+def resource_manager(backend: str) -> Any:
+    """One :class:`pyvisa.ResourceManager` per backend string per process."""
+    with _rm_lock:
+        manager = _resource_managers.get(backend)
+        if manager is None:
+            if backend.endswith("@sim"):
+                _keep_reply_spaces()
+            with _mapped(f"VISA backend {backend}"):
+                manager = pyvisa.ResourceManager(backend)
+            _resource_managers[backend] = manager
+        return manager
+
+
+_PARITY_VISA = {
+    "N": pyvisa.constants.Parity.none,
+    "E": pyvisa.constants.Parity.even,
+    "O": pyvisa.constants.Parity.odd,
+}
+_STOP_VISA = {1: pyvisa.constants.StopBits.one, 2: pyvisa.constants.StopBits.two}
+
+
+class VisaTransport(Transport):
+    """A VISA resource through pyvisa: ``@py`` (pyvisa-py) by default.
+
+    ``backend`` is any pyvisa backend string: ``"@py"``, ``"@sim"`` or
+    ``"path/to/definitions.yaml@sim"`` for pyvisa-sim, ``"@ivi"`` for a
+    vendor VISA library.
+    """
+
+    def __init__(
+        self,
+        resource_name: str,
+        settings: LinkSettings | None = None,
+        *,
+        backend: str = "@py",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name or resource_name, settings or LinkSettings())
+        self.resource_name = resource_name
+        self.backend = backend
+        self._resource: Any = None
+        self._read_termination: str | None = None
+
+    def _open(self) -> None:
+        manager = resource_manager(self.backend)
+        resource = manager.open_resource(self.resource_name)
+        # Nothing is appended on write; reads stop where the driver says.
+        resource.write_termination = ""
+        resource.read_termination = None
+        self._read_termination = None
+        if resource.resource_info.interface_type == pyvisa.constants.InterfaceType.asrl:
+            s = self.settings
+            resource.baud_rate = s.baud_rate
+            resource.data_bits = s.data_bits
+            resource.parity = _PARITY_VISA[s.parity]
+            resource.stop_bits = _STOP_VISA[int(s.stop_bits)]
+            resource.flow_control = (
+                pyvisa.constants.ControlFlow.rts_cts if s.rtscts else pyvisa.constants.ControlFlow.none
+            )
+            resource.end_output = pyvisa.constants.SerialTermination.none
+        self._resource = resource
+
+    def _close(self) -> None:
+        resource, self._resource = self._resource, None
+        if resource is not None:
+            resource.close()
+
+    def _apply_timeout(self, timeout: float) -> None:
+        self._resource.timeout = timeout * 1000.0
+
+    def _write(self, data: bytes) -> None:
+        self._resource.write_raw(data)
+
+    def _set_termination(self, terminator: bytes) -> None:
+        wanted = terminator.decode("latin-1")
+        if wanted != self._read_termination:
+            # pyvisa stops on the last character; the driver checks the rest.
+            self._resource.read_termination = wanted
+            self._read_termination = wanted
+
+    def _read_until(self, terminator: bytes) -> bytes:
+        self._set_termination(terminator)
+        # pyvisa stops on the terminator's last byte; a bare "\n" where
+        # "\r\n" was due is left for the driver's framing to call garbled.
+        data: bytes = self._resource.read_raw()
+        return data
+
+    def _read_exact(self, count: int) -> bytes:
+        data: bytes = self._resource.read_bytes(count)
+        return data
+
+    def _drain(self, quiet: float, limit: float) -> bytes:
+        resource = self._resource
+        junk = bytearray()
+        previous_timeout = resource.timeout
+        deadline = time.monotonic() + limit
+        resource.timeout = max(1.0, quiet * 1000.0)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    junk += resource.read_bytes(1, break_on_termchar=False)
+                except pyvisa.errors.VisaIOError as exc:
+                    if exc.error_code == _SC.error_timeout:
+                        break
+                    raise
+        finally:
+            resource.timeout = previous_timeout
+        return bytes(junk)
+
+    @property
+    def visa_resource(self) -> Any:
+        """The open pyvisa resource (for diagnostics and benchmarks)."""
+        return self._resource
+
+
+_PARITY_SERIAL = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+
+
+class SerialTransport(Transport):
+    """A serial port (or any pyserial URL: ``socket://``, ``loop://``).
+
+    Reads take whatever the OS holds in one system call, 4 KiB at a time,
+    into a buffer of our own; frames are cut from that buffer.
+    """
+
+    def __init__(
+        self, port: str, settings: LinkSettings | None = None, *, name: str | None = None
+    ) -> None:
+        super().__init__(name or port, settings or LinkSettings())
+        self.port = port
+        self._serial: Any = None
+        self._fd: int | None = None
+        self._buffer = bytearray()
+
+    def _open(self) -> None:
+        s = self.settings
+        port = serial.serial_for_url(
+            self.port,
+            do_not_open=True,
+            baudrate=s.baud_rate,
+            bytesize=s.data_bits,
+            parity=_PARITY_SERIAL[s.parity],
+            stopbits=s.stop_bits,
+            rtscts=s.rtscts,
+            timeout=self._timeout,
+        )
+        port.open()
+        self._serial = port
+        self._buffer.clear()
+        # A plain POSIX port: read the file descriptor directly (select +
+        # os.read), which is what pyserial does minus its per-byte overhead.
+        fileno = getattr(port, "fileno", None)
+        self._fd = None
+        if callable(fileno) and type(port).__module__.startswith("serial.serialposix"):
+            self._fd = fileno()
+
+    def _close(self) -> None:
+        port, self._serial = self._serial, None
+        self._fd = None
+        if port is not None:
+            port.close()
+
+    def _apply_timeout(self, timeout: float) -> None:
+        self._serial.timeout = timeout
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is not None:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        else:
+            self._serial.write(data)
+
+    def _fill(self, deadline: float) -> None:
+        """Append whatever arrives before ``deadline`` (monotonic s) to the buffer."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise InstrumentTimeout(
+                f"no complete reply within {self._timeout:g} s (got {bytes(self._buffer)!r})",
+                instrument=self.name,
+            )
+        if self._fd is not None:
+            ready, _, _ = select.select([self._fd], [], [], remaining)
+            if not ready:
+                return
+            chunk = os.read(self._fd, 4096)
+            if not chunk:
+                raise LinkLost("the port closed (end of file)", instrument=self.name)
+        else:
+            self._serial.timeout = remaining
+            chunk = self._serial.read(self._serial.in_waiting or 1)
+        self._buffer += chunk
+
+    def _read_until(self, terminator: bytes) -> bytes:
+        deadline = time.monotonic() + self._timeout
+        buffer = self._buffer
+        while True:
+            index = buffer.find(terminator)
+            if index >= 0:
+                end = index + len(terminator)
+                frame = bytes(buffer[:end])
+                del buffer[:end]
+                return frame
+            try:
+                self._fill(deadline)
+            except InstrumentTimeout:
+                buffer.clear()
+                raise
+
+    def _read_exact(self, count: int) -> bytes:
+        deadline = time.monotonic() + self._timeout
+        buffer = self._buffer
+        while len(buffer) < count:
+            try:
+                self._fill(deadline)
+            except InstrumentTimeout:
+                buffer.clear()
+                raise
+        frame = bytes(buffer[:count])
+        del buffer[:count]
+        return frame
+
+    def _drain(self, quiet: float, limit: float) -> bytes:
+        junk = bytearray(self._buffer)
+        self._buffer.clear()
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                self._fill(min(deadline, time.monotonic() + quiet))
+            except InstrumentTimeout:
+                break
+            if not self._buffer:
+                break
+            junk += self._buffer
+            self._buffer.clear()
+        return bytes(junk)
