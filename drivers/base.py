@@ -109,9 +109,10 @@ class control:  # noqa: N801 - reads like PyMeasure's declarative helpers
         instrument._write_setting(self.set_command.format(value_text), value_text)
 
     def _show(self, magnitude: Any) -> str:
+        number = f"{magnitude:g}" if isinstance(magnitude, int | float) else str(magnitude)
         if self.unit is None:
-            return f"{magnitude:g}" if isinstance(magnitude, float) else str(magnitude)
-        return f"{Q_(magnitude, self.unit):~P}"
+            return number
+        return f"{number} {self.unit:~P}"
 
     # -- pieces a driver may call directly ---------------------------------
 

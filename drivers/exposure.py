@@ -20,13 +20,14 @@ clear error, an e-beam writer would accept them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from labctl.clock import Clock, RealClock
 from labctl.errors import HardwareStateError, InputError, SetpointError
-from labctl.units import Q_, U, as_quantity, dose_kind
+from labctl.units import Q_, U, as_quantity, dose_kind, format_quantity
 
 from .newport_esp300 import EspAxis
 from .thorlabs_dc2200 import ThorlabsDC2200
@@ -211,8 +212,9 @@ class ExposureTool:
         low, high = self.settings.min_open_time, self.settings.max_open_time
         if not low <= exact <= high:
             raise SetpointError(
-                f"{dose.to(U.mJ_per_cm2):.4g~P} at {irradiance.to(U.mW_per_cm2):.4g~P} needs "
-                f"{exact:.4g~P}, outside the shutter's reliable {low:~P} to {high:~P}",
+                f"{format_quantity(dose.to(U.mJ_per_cm2))} at "
+                f"{format_quantity(irradiance.to(U.mW_per_cm2))} needs {format_quantity(exact)}, "
+                f"outside the shutter's reliable {format_quantity(low)} to {format_quantity(high)}",
                 source="exposure tool",
                 field="dose",
             )
@@ -291,18 +293,22 @@ class ExposureTool:
                 instrument=self.source.name,
             )
         started_at = self.clock.now()
-        start = self.clock.monotonic()
         self.shutter.fire(open_time)
         self.clock.sleep(open_time)
-        limit = open_time.m_as(U.s) + self.settings.close_timeout.m_as(U.s)
-        while not self.shutter.closed:
-            if self.clock.monotonic() - start > limit:
-                self.safe_state()
-                raise HardwareStateError(
-                    f"shutter still open {limit:g} s after firing {open_time:~P}",
-                    instrument=self.shutter.name,
-                )
+        # A fixed number of polls, not a time comparison: the same count on
+        # any clock, so a simulated run repeats byte for byte.
+        polls = max(1, math.ceil(self.settings.close_timeout.m_as(U.s) / CLOSE_POLL))
+        for _ in range(polls):
+            if self.shutter.closed:
+                break
             self.clock.sleep(CLOSE_POLL)
+        else:
+            self.safe_state()
+            raise HardwareStateError(
+                f"shutter still open {format_quantity(self.settings.close_timeout)} after "
+                f"the {format_quantity(open_time)} exposure ended",
+                instrument=self.shutter.name,
+            )
         return ExposureRecord(
             field_label=label,
             position=position,

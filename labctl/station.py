@@ -308,7 +308,9 @@ class Station:
         """Connect every role in order; return each outcome (errors included)."""
         results = []
         for role, driver in self.instruments.items():
-            status = RoleStatus(role, self.config.roles[role].driver, driver.transport.name)
+            role_config = self.config.roles[role]
+            link = role_config.resource if role_config.transport == "visa" else f"serial {role_config.resource}"
+            status = RoleStatus(role, role_config.driver, link)
             try:
                 status.identity = driver.connect()
             except LabctlError as exc:

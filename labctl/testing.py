@@ -69,8 +69,10 @@ class ScriptedTransport(Transport):
     def _read_until(self, terminator: bytes) -> bytes:
         index = self._pending.find(terminator)
         if index < 0:
+            # A real link would have consumed what arrived before timing out.
+            self._pending.clear()
             raise InstrumentTimeout(
-                f"no reply ending in {terminator!r} (pending {bytes(self._pending)!r})",
+                f"no reply ending in {terminator!r} ",
                 instrument=self.name,
             )
         end = index + len(terminator)
@@ -80,8 +82,9 @@ class ScriptedTransport(Transport):
 
     def _read_exact(self, count: int) -> bytes:
         if len(self._pending) < count:
+            self._pending.clear()
             raise InstrumentTimeout(
-                f"wanted {count} bytes, have {bytes(self._pending)!r}", instrument=self.name
+                f"wanted {count} bytes, fewer arrived", instrument=self.name
             )
         frame = bytes(self._pending[:count])
         del self._pending[:count]

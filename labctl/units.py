@@ -35,6 +35,7 @@ __all__ = [
     "Unit",
     "as_quantity",
     "dose_kind",
+    "format_quantity",
     "magnitude",
     "ureg",
 ]
@@ -127,3 +128,8 @@ def as_quantity(value: Any, unit: Any) -> Any:
         raise TypeError(f"expected a value with a unit of {unit:~P}, got {value!r}")
     quantity = value if isinstance(value, Quantity) else Quantity(value, unit)
     return quantity.to(unit)
+
+
+def format_quantity(quantity: Any) -> str:
+    """Short text for messages: ``"20 ms"``, ``"600000 ms"``, ``"0.1 mJ/cm²"``."""
+    return f"{quantity.magnitude:g} {quantity.units:~P}"

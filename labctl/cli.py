@@ -1,0 +1,136 @@
+"""The ``labctl`` command.
+
+Start-up stays light: only :mod:`click` is imported here at module level;
+pint, pyvisa and the drivers load inside the commands that need them.
+
+Exit codes: 0 success; 1 an instrument or link failed; 2 bad input (a file,
+a field, an option) - reported on one line, without a traceback; 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+__all__ = ["main"]
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"labctl: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labctl", prog_name="labctl")
+def cli() -> None:
+    """Control and record a negative-resist process bench (coat, bake, expose, develop, measure)."""
+
+
+@cli.command()
+@click.option("--sim", is_flag=True, help="Use the built-in simulated station (pyvisa-sim).")
+@click.option(
+    "--station",
+    "station_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Station file (TOML) mapping roles to instruments.",
+)
+def check(sim: bool, station_file: Path | None) -> None:
+    """Connect every role of a station and show who answered.
+
+    Prints a table (role, instrument, identity, link). Exits 1 naming each
+    instrument that failed and why; 2 for a bad station file.
+    """
+    from .station import Station, builtin_sim_station_path
+
+    if sim == (station_file is not None):
+        _fail("give exactly one of --sim or --station FILE", EXIT_BAD_INPUT)
+    path = builtin_sim_station_path() if sim else station_file
+    assert path is not None
+    station = Station.from_file(path)
+    try:
+        results = station.connect()
+    finally:
+        station.close()
+    _print_check_table(station.config.name, results)
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        click.echo(f"labctl: error: {result.role} ({result.driver}): {result.error}", err=True)
+    if failed:
+        sys.exit(EXIT_FAILURE)
+
+
+def _print_check_table(title: str, results: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"station: {title}")
+    for column in ("role", "instrument", "identity", "link"):
+        table.add_column(column)
+    for r in results:
+        if r.ok:
+            identity = f"{r.identity.maker} {r.identity.model}, s/n {r.identity.serial}, fw {r.identity.firmware}"
+            table.add_row(r.role, r.driver, identity, r.link)
+        else:
+            table.add_row(r.role, r.driver, f"[red]FAILED: {type(r.error).__name__}[/red]", r.link)
+    Console(width=160).print(table)
+
+
+@cli.command()
+@click.option(
+    "--backend",
+    default="@py",
+    show_default=True,
+    help='pyvisa backend: "@py", "@ivi", or "definitions.yaml@sim".',
+)
+def resources(backend: str) -> None:
+    """List the VISA resources pyvisa can see."""
+    from .errors import LabctlError
+    from .transport import map_exception, resource_manager
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # pyvisa-py warns about optional discovery packages (psutil, zeroconf).
+            warnings.simplefilter("ignore", UserWarning)
+            found = resource_manager(backend).list_resources("?*")
+    except LabctlError:
+        raise
+    except Exception as exc:  # pyvisa and its backends raise their own: map them here
+        raise map_exception(exc, f"VISA backend {backend}") from exc
+    if not found:
+        click.echo(f"no VISA resources found with backend {backend}")
+        return
+    for name in found:
+        click.echo(name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: one-line errors, meaningful exit codes."""
+    from .errors import InputError, LabctlError
+
+    try:
+        cli.main(args=argv, prog_name="labctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except InputError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except LabctlError as exc:
+        _fail(str(exc), EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()
