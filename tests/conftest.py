@@ -1,0 +1,54 @@
+"""Shared fixtures: fresh pyvisa-sim definitions and real links."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sim_instruments
+from tests.links import PtyPeer, Respond, TcpPeer
+
+
+@pytest.fixture
+def sim_definitions(tmp_path: Path) -> Path:
+    """A private copy of the pyvisa-sim definitions.
+
+    pyvisa-sim keeps one device per resource name per resource manager for
+    the life of the process; a copy under a new path is a new manager, so one
+    test's state never leaks into the next.
+    """
+    for name in sim_instruments.DEFINITIONS:
+        shutil.copy(sim_instruments.definition_path(name), tmp_path / name)
+    shutil.copy(sim_instruments.definition_path("sim_station.toml"), tmp_path / "sim_station.toml")
+    return tmp_path
+
+
+@pytest.fixture
+def pty_peer() -> Iterator[type[PtyPeer]]:
+    peers: list[PtyPeer] = []
+
+    def make(respond: Respond) -> PtyPeer:
+        peer = PtyPeer(respond)
+        peers.append(peer)
+        return peer
+
+    yield make  # type: ignore[misc]
+    for peer in peers:
+        peer.close()
+
+
+@pytest.fixture
+def tcp_peer() -> Iterator[type[TcpPeer]]:
+    peers: list[TcpPeer] = []
+
+    def make(respond: Respond) -> TcpPeer:
+        peer = TcpPeer(respond)
+        peers.append(peer)
+        return peer
+
+    yield make  # type: ignore[misc]
+    for peer in peers:
+        peer.close()

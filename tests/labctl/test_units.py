@@ -1,0 +1,49 @@
+"""The one unit registry and its lithography units."""
+
+from __future__ import annotations
+
+import pint
+import pytest
+
+from labctl.units import Q_, U, as_quantity, dose_kind, format_quantity, magnitude, ureg
+
+
+def test_lithography_units_convert_as_engineers_expect() -> None:
+    assert (Q_(10, "mW/cm**2") * Q_(12, "s")).m_as(U.mJ_per_cm2) == pytest.approx(120)
+    assert Q_(3000, "rpm").to("revolution/second").magnitude == pytest.approx(50)
+    assert Q_(110, "degC").to("K").magnitude == pytest.approx(383.15)
+    assert Q_(5, "delta_degC").to("K").magnitude == pytest.approx(5)
+    assert Q_(1.2, "um").m_as(U.nm) == pytest.approx(1200)
+    assert (Q_(1, "uA") * Q_(10, "s") / Q_(1, "cm**2")).m_as(U.uC_per_cm2) == pytest.approx(10)
+
+
+def test_dose_kinds() -> None:
+    assert dose_kind(Q_(30, "mJ/cm**2")) == "optical"
+    assert dose_kind(Q_(0.3, "J/m**2")) == "optical"
+    assert dose_kind(Q_(15, "uC/cm**2")) == "electron"
+    with pytest.raises(pint.DimensionalityError):
+        dose_kind(Q_(1, "mJ"))
+
+
+def test_magnitude_fast_path_and_conversion() -> None:
+    assert magnitude(Q_(3, U.rpm), U.rpm) == 3
+    assert magnitude(Q_(1, "s"), U.ms) == 1000
+    with pytest.raises(pint.DimensionalityError):
+        magnitude(Q_(1, "s"), U.mm)
+    with pytest.raises(TypeError):
+        magnitude(3, U.mm)
+
+
+def test_as_quantity_from_file_strings() -> None:
+    assert as_quantity("2 s", U.s) == Q_(2, "s")
+    assert as_quantity("25 degC", U.degC) == Q_(25, "degC")
+    with pytest.raises(TypeError):
+        as_quantity(2, U.s)
+    with pytest.raises(pint.DimensionalityError):
+        as_quantity("3 mm", U.s)
+
+
+def test_one_registry() -> None:
+    assert Q_(1, "s")._REGISTRY is ureg
+    assert U.rpm._REGISTRY is ureg
+    assert format_quantity(Q_(600000.0, "ms")) == "600000 ms"
