@@ -57,10 +57,11 @@ class control:  # noqa: N801 - reads like PyMeasure's declarative helpers
     """One instrument command pair: a property with getter and/or setter.
 
     ``get_command`` and ``set_command`` are the command texts (``set_command``
-    with one ``{}`` field, filled with the value formatted by ``fmt``). ``unit`` is a cached unit from
-    :data:`labctl.units.U` (``None`` for unit-less values). ``limits`` is a
-    ``(low, high)`` pair in ``unit`` or the name of an attribute of the driver
-    holding one (ranges that depend on the model found at connect).
+    with one ``{}`` field, filled with the value formatted by ``fmt``).
+    ``unit`` is a cached unit from :data:`labctl.units.U` (``None`` for
+    unit-less values). ``limits`` is a ``(low, high)`` pair in ``unit``, or
+    the name of a driver attribute holding one (ranges that depend on the
+    model found at connect).
     ``values`` restricts the value: a mapping user value -> wire value, or a
     sequence of allowed values. ``parse`` turns reply text into a number or
     string; ``fmt`` formats the wire value.
@@ -176,7 +177,9 @@ class control:  # noqa: N801 - reads like PyMeasure's declarative helpers
                 field=field,
             )
         if isinstance(magnitude, float) and not math.isfinite(magnitude):
-            raise SetpointError(f"{magnitude!r} is not a finite number", source=instrument.name, field=field)
+            raise SetpointError(
+                f"{magnitude!r} is not a finite number", source=instrument.name, field=field
+            )
         limits = self.limits
         if isinstance(limits, str):
             limits = getattr(instrument, limits)

@@ -54,7 +54,9 @@ class ExposureSettings:
     #: calibration; added to the programmed time in the delivered dose.
     shutter_offset: Any = field(default_factory=lambda: Q_(0.0, U.ms))
     #: Stage position (mm) that puts the meter head under the beam.
-    meter_position: tuple[Any, Any] = field(default_factory=lambda: (Q_(-40.0, U.mm), Q_(0.0, U.mm)))
+    meter_position: tuple[Any, Any] = field(
+        default_factory=lambda: (Q_(-40.0, U.mm), Q_(0.0, U.mm))
+    )
     #: Meter readings averaged in a calibration.
     calibration_readings: int = 5
     #: Wait after opening before reading the meter (s).
@@ -94,18 +96,22 @@ class ExposureSettings:
                 elif key == "current_tolerance":
                     values[key] = float(raw)
                 else:
-                    known = sorted([*units, "meter_position", "calibration_readings",
-                                    "current_tolerance"])
+                    known = sorted(
+                        [*units, "meter_position", "calibration_readings", "current_tolerance"]
+                    )
                     raise InputError(f"unknown setting; known: {known}", source=source, field=where)
             except InputError:
                 raise
             except Exception as exc:
-                raise InputError(f"{raw!r} is not valid: {exc}", source=source, field=where) from None
+                raise InputError(
+                    f"{raw!r} is not valid: {exc}", source=source, field=where
+                ) from None
         settings = cls(**values)
         low, high = settings.min_open_time, settings.max_open_time
         if not Q_(1, U.ms) <= low < high <= Q_(MAX_TIME_MS, U.ms):
             raise InputError(
-                f"need 1 ms <= min_open_time < max_open_time <= {MAX_TIME_MS} ms, got {low:~P} and {high:~P}",
+                f"need 1 ms <= min_open_time < max_open_time <= {MAX_TIME_MS} ms, "
+                f"got {format_quantity(low)} and {format_quantity(high)}",
                 source=source,
                 field="exposure.min_open_time",
             )
@@ -198,8 +204,9 @@ class ExposureTool:
                 field="dose",
             )
         if dose.magnitude <= 0:
-            raise SetpointError(f"{dose:~P} is not a positive dose", source="exposure tool", field="dose")
-
+            raise SetpointError(
+                f"{dose:~P} is not a positive dose", source="exposure tool", field="dose"
+            )
 
     def open_time_for(self, dose: Any, irradiance: Any | None = None) -> Any:
         """Programmed open time (whole ms) for ``dose``; refuses what the shutter cannot do."""
@@ -271,7 +278,7 @@ class ExposureTool:
         if c is None:
             return False
         age = self.clock.monotonic() - c.monotonic
-        return age <= self.settings.calibration_max_age.m_as(U.s)
+        return bool(age <= self.settings.calibration_max_age.m_as(U.s))
 
     def expose(self, dose: Any, x: Any, y: Any | None = None, *, label: str = "") -> ExposureRecord:
         """Deliver ``dose`` (mJ/cm^2) at stage position (x, y) and record it."""
@@ -289,7 +296,8 @@ class ExposureTool:
         expected = self.settings.led_current.m_as(U.A)
         if abs(led_current.m_as(U.A) - expected) > self.settings.current_tolerance * expected:
             raise HardwareStateError(
-                f"LED current {led_current:~P} is not the calibrated {self.settings.led_current:~P}",
+                f"LED current {format_quantity(led_current)} is not the calibrated "
+                f"{format_quantity(self.settings.led_current)}",
                 instrument=self.source.name,
             )
         started_at = self.clock.now()
@@ -328,7 +336,7 @@ class ExposureTool:
         for action in (self.shutter.close_shutter, self.source.turn_off):
             try:
                 action()
-            except Exception as exc:  # noqa: BLE001 - try every action, report the first
+            except Exception as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]

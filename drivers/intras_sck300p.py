@@ -81,24 +81,44 @@ class IntrasSCK300P(Instrument):
         fmt="{:.0f}",
     )
     pwm = control(
-        "GetPWM", "SetPWM,{}", "Open-loop motor drive, 0-1000 (dimensionless).",
-        limits=(0, 1000), parse=int, fmt="{:.0f}",
+        "GetPWM",
+        "SetPWM,{}",
+        "Open-loop motor drive, 0-1000 (dimensionless).",
+        limits=(0, 1000),
+        parse=int,
+        fmt="{:.0f}",
     )
     direction = control(
-        "GetDIR", "SetDIR,{}", "Spin direction flag, 0 or 1 (sense not documented).",
-        values=(0, 1), parse=int, fmt="{:d}",
+        "GetDIR",
+        "SetDIR,{}",
+        "Spin direction flag, 0 or 1 (sense not documented).",
+        values=(0, 1),
+        parse=int,
+        fmt="{:d}",
     )
     start_pwm = control(
-        "GetStartPWM", "SetStartPWM,{}", "Motor calibration: PWM at start-up.",
-        limits=(0, 9999), parse=int, fmt="{:.0f}",
+        "GetStartPWM",
+        "SetStartPWM,{}",
+        "Motor calibration: PWM at start-up.",
+        limits=(0, 9999),
+        parse=int,
+        fmt="{:.0f}",
     )
     slope = control(
-        "GetSlope", "SetSlope,{}", "Motor calibration: speed-to-PWM slope.",
-        limits=(0, 9999), parse=int, fmt="{:.0f}",
+        "GetSlope",
+        "SetSlope,{}",
+        "Motor calibration: speed-to-PWM slope.",
+        limits=(0, 9999),
+        parse=int,
+        fmt="{:.0f}",
     )
     intercept = control(
-        "GetIntercept", "SetIntercept,{}", "Motor calibration: speed-to-PWM intercept.",
-        limits=(0, 9999), parse=int, fmt="{:.0f}",
+        "GetIntercept",
+        "SetIntercept,{}",
+        "Motor calibration: speed-to-PWM intercept.",
+        limits=(0, 9999),
+        parse=int,
+        fmt="{:.0f}",
     )
 
     # -- framing (the only place that knows the wire format) ---------------
@@ -141,7 +161,10 @@ class IntrasSCK300P(Instrument):
             except ValueError:
                 raise self._garbled(f"unreadable error reply {raw!r}") from None
             raise InstrumentError(
-                ERROR_TEXT.get(code, "unknown error"), instrument=self.name, code=code, command=command
+                ERROR_TEXT.get(code, "unknown error"),
+                instrument=self.name,
+                code=code,
+                command=command,
             )
         if command == "GetVersion":
             return body

@@ -39,6 +39,9 @@ _REPLY_END = b"\r\n"
 UNITS_MM = 2
 #: How often motion-done is polled (s).
 POLL_INTERVAL = 0.05
+#: Longest wait for a move and for a home search.
+MOVE_TIMEOUT = Q_(60.0, U.s)
+HOME_TIMEOUT = Q_(120.0, U.s)
 
 
 def _flag(text: str) -> bool:
@@ -114,7 +117,9 @@ class NewportESP300(Instrument):
         """Axis ``number`` (1-3), sharing this controller's link."""
         if number not in self._axes:
             if not 1 <= number <= 3:
-                raise SetpointError("axes are numbered 1 to 3", source=self.name, field=f"axis {number}")
+                raise SetpointError(
+                    "axes are numbered 1 to 3", source=self.name, field=f"axis {number}"
+                )
             self._axes[number] = EspAxis(self, number)
         return self._axes[number]
 
@@ -131,8 +136,9 @@ class EspAxis(Instrument):
     model: ClassVar[str] = "ESP300 axis"
 
     def __init__(self, controller: NewportESP300, number: int) -> None:
-        super().__init__(controller.transport, name=f"{controller.name} axis {number}",
-                         clock=controller.clock)
+        super().__init__(
+            controller.transport, name=f"{controller.name} axis {number}", clock=controller.clock
+        )
         self.controller = controller
         self.number = number
         self.travel_limits: tuple[Any, Any] = (Q_(-1e9, U.mm), Q_(1e9, U.mm))
@@ -187,7 +193,7 @@ class EspAxis(Instrument):
         type(self)._move_absolute.validate(self, target)
         self._move_relative = distance
 
-    def wait_until_done(self, timeout: Any = Q_(60.0, U.s)) -> None:
+    def wait_until_done(self, timeout: Any = MOVE_TIMEOUT) -> None:
         """Poll ``MD?`` on the clock until motion is done, or raise after ``timeout``."""
         limit = timeout.m_as(U.s)
         start = self.clock.monotonic()
@@ -196,13 +202,13 @@ class EspAxis(Instrument):
                 raise InstrumentTimeout(f"motion not done after {limit:g} s", instrument=self.name)
             self.clock.sleep(POLL_INTERVAL)
 
-    def move_to(self, position: Any, timeout: Any = Q_(60.0, U.s)) -> Any:
+    def move_to(self, position: Any, timeout: Any = MOVE_TIMEOUT) -> Any:
         """Move to ``position`` (mm), wait, and return the position read back."""
         self.start_move_to(position)
         self.wait_until_done(timeout)
         return self.position
 
-    def home(self, mode: int = 0, timeout: Any = Q_(120.0, U.s)) -> None:
+    def home(self, mode: int = 0, timeout: Any = HOME_TIMEOUT) -> None:
         """Search for home (``OR<mode>``, mode 0-6) and wait."""
         if mode not in range(7):
             raise SetpointError(f"{mode} is not a home mode 0 to 6", source=self.name, field="OR")

@@ -50,39 +50,65 @@ class ThorlabsDC2200(ScpiInstrument):
         self.current_range: tuple[Any, Any] = (Q_(0.0, U.A), Q_(MAX_CURRENT, U.A))
 
     mode = control(
-        "SOUR1:MODE?", "SOUR1:MODE {}",
+        "SOUR1:MODE?",
+        "SOUR1:MODE {}",
         "Operating mode: constant_current, pwm or constant_brightness.",
         values={"constant_current": "CC", "pwm": "PWM", "constant_brightness": "CB"},
     )
     current_setpoint = control(
-        "SOUR1:CCUR:CURR?", "SOUR1:CCUR:CURR {}",
+        "SOUR1:CCUR:CURR?",
+        "SOUR1:CCUR:CURR {}",
         "LED current in constant-current mode (A).",
-        unit=U.A, limits="current_range", fmt="{:.4f}",
+        unit=U.A,
+        limits="current_range",
+        fmt="{:.4f}",
     )
     brightness = control(
-        "SOUR1:CBR:BRIG?", "SOUR1:CBR:BRIG {}",
+        "SOUR1:CBR:BRIG?",
+        "SOUR1:CBR:BRIG {}",
         "Brightness in constant-brightness mode (percent of the limit).",
-        unit=U.percent, limits=(0.0, 100.0), fmt="{:.2f}",
+        unit=U.percent,
+        limits=(0.0, 100.0),
+        fmt="{:.2f}",
     )
     pwm_current = control(
-        "SOUR1:PWM:CURR?", "SOUR1:PWM:CURR {}", "LED current while PWM is high (A).",
-        unit=U.A, limits="current_range", fmt="{:.4f}",
+        "SOUR1:PWM:CURR?",
+        "SOUR1:PWM:CURR {}",
+        "LED current while PWM is high (A).",
+        unit=U.A,
+        limits="current_range",
+        fmt="{:.4f}",
     )
     pwm_frequency = control(
-        "SOUR1:PWM:FREQ?", "SOUR1:PWM:FREQ {}", "PWM frequency (Hz).",
-        unit=U.Hz, limits=(1.0, 20000.0), fmt="{:.1f}",
+        "SOUR1:PWM:FREQ?",
+        "SOUR1:PWM:FREQ {}",
+        "PWM frequency (Hz).",
+        unit=U.Hz,
+        limits=(1.0, 20000.0),
+        fmt="{:.1f}",
     )
     pwm_duty_cycle = control(
-        "SOUR1:PWM:DCYC?", "SOUR1:PWM:DCYC {}", "PWM duty cycle (percent).",
-        unit=U.percent, limits=(1.0, 99.0), fmt="{:.1f}",
+        "SOUR1:PWM:DCYC?",
+        "SOUR1:PWM:DCYC {}",
+        "PWM duty cycle (percent).",
+        unit=U.percent,
+        limits=(1.0, 99.0),
+        fmt="{:.1f}",
     )
     pwm_count = control(
-        "SOUR1:PWM:COUN?", "SOUR1:PWM:COUN {}", "Number of PWM pulses (0 = run on).",
-        limits=(0, 1_000_000), parse=int, fmt="{:.0f}",
+        "SOUR1:PWM:COUN?",
+        "SOUR1:PWM:COUN {}",
+        "Number of PWM pulses (0 = run on).",
+        limits=(0, 1_000_000),
+        parse=int,
+        fmt="{:.0f}",
     )
     output_enabled = control(
-        "OUTP1:STAT?", "OUTP1:STAT {}", "LED output on (True) or off.",
-        values={True: "ON", False: "OFF"}, parse=_flag,
+        "OUTP1:STAT?",
+        "OUTP1:STAT {}",
+        "LED output on (True) or off.",
+        values={True: "ON", False: "OFF"},
+        parse=_flag,
     )
     led_current = measurement("SENS3:CURR:DATA?", "Measured LED current (A).", unit=U.A)
     current_limit = measurement("SOUR1:CURR:LIM?", "The LED head's current limit (A).", unit=U.A)

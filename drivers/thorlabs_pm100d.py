@@ -69,21 +69,32 @@ class ThorlabsPM100D(ScpiInstrument):
         self.sensor: SensorInfo | None = None
 
     wavelength = control(
-        "SENS:CORR:WAV?", "SENS:CORR:WAV {}",
+        "SENS:CORR:WAV?",
+        "SENS:CORR:WAV {}",
         "Correction wavelength (nm); range from the sensor, read at connect.",
-        unit=U.nm, limits="wavelength_range", fmt="{:.1f}",
+        unit=U.nm,
+        limits="wavelength_range",
+        fmt="{:.1f}",
     )
     averaging = control(
-        "SENS:AVER?", "SENS:AVER {}", "Samples averaged per reading (about 3 ms each).",
-        limits=(1, 10000), parse=int, fmt="{:.0f}",
+        "SENS:AVER?",
+        "SENS:AVER {}",
+        "Samples averaged per reading (about 3 ms each).",
+        limits=(1, 10000),
+        parse=int,
+        fmt="{:.0f}",
     )
     auto_range = control(
-        "SENS:RANGE:AUTO?", "SENS:RANGE:AUTO {}", "Automatic power range.",
+        "SENS:RANGE:AUTO?",
+        "SENS:RANGE:AUTO {}",
+        "Automatic power range.",
         values={True: "ON", False: "OFF"},
         parse=lambda t: {"1": True, "0": False, "ON": True, "OFF": False}[t.strip().upper()],
     )
     power_unit = control(
-        None, "SENS:POW:UNIT {}", "Power reading unit; the driver keeps W.",
+        None,
+        "SENS:POW:UNIT {}",
+        "Power reading unit; the driver keeps W.",
         values={"W": "W", "dBm": "DBM"},
     )
     power = measurement("MEAS:POW?", "Measured optical power (W).", unit=U.W)
@@ -103,7 +114,8 @@ class ThorlabsPM100D(ScpiInstrument):
             flags = int(fields[5])
         except ValueError:
             raise self._garbled(f"sensor flags {fields[5]!r} are not a number") from None
-        return SensorInfo(*fields[:5], flags=flags)
+        name, serial, calibration, sensor_type, subtype = fields[:5]
+        return SensorInfo(name, serial, calibration, sensor_type, subtype, flags)
 
     def _configure_session(self) -> None:
         self.clear_status()

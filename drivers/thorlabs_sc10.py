@@ -64,24 +64,40 @@ class ThorlabsSC10(Instrument):
     link_defaults: ClassVar[LinkSettings] = LinkSettings(baud_rate=9600, timeout=1.0)
 
     mode = control(
-        "mode?", "mode={}", "Operating mode.",
+        "mode?",
+        "mode={}",
+        "Operating mode.",
         values={"manual": 1, "auto": 2, "single": 3, "repeat": 4, "external_gate": 5},
     )
     repeat_count = control(
-        "rep?", "rep={}", "Exposures in repeat mode (1-99).",
-        limits=(1, 99), parse=int, fmt="{:.0f}",
+        "rep?",
+        "rep={}",
+        "Exposures in repeat mode (1-99).",
+        limits=(1, 99),
+        parse=int,
+        fmt="{:.0f}",
     )
     trigger = control("trig?", "trig={}", "Trigger source.", values={"internal": 0, "external": 1})
     trigger_output = control(
         "xto?", "xto={}", "What the trigger output follows.", values={"trigger": 0, "shutter": 1}
     )
     open_time = control(
-        "open?", "open={}", "Open time of a timed exposure (ms, whole).",
-        unit=U.ms, limits=(1, MAX_TIME_MS), parse=int, fmt="{:.0f}",
+        "open?",
+        "open={}",
+        "Open time of a timed exposure (ms, whole).",
+        unit=U.ms,
+        limits=(1, MAX_TIME_MS),
+        parse=int,
+        fmt="{:.0f}",
     )
     shut_time = control(
-        "shut?", "shut={}", "Shut time between repeated exposures (ms, whole).",
-        unit=U.ms, limits=(1, MAX_TIME_MS), parse=int, fmt="{:.0f}",
+        "shut?",
+        "shut={}",
+        "Shut time between repeated exposures (ms, whole).",
+        unit=U.ms,
+        limits=(1, MAX_TIME_MS),
+        parse=int,
+        fmt="{:.0f}",
     )
     enabled = measurement("ens?", "Enable state (True while the shutter is enabled).", parse=_flag)
     closed = measurement("closed?", "True when the shutter reports closed.", parse=_flag)

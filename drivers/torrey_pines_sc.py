@@ -67,13 +67,21 @@ class TorreyPinesHotplate(Instrument):
         self.temperature_range: tuple[Any, Any] = (Q_(10.0, U.degC), Q_(350.0, U.degC))
 
     setpoint = control(
-        "s", "n{}",
+        "s",
+        "n{}",
         "Stored setpoint (degC); NaN degC while idle (``s`` answers ``off``).",
-        unit=U.degC, limits="temperature_range", parse=_setpoint, fmt="{:.1f}",
+        unit=U.degC,
+        limits="temperature_range",
+        parse=_setpoint,
+        fmt="{:.1f}",
     )
     stir_speed = control(
-        "m", "m{}", "Stirring speed step 0-9 (stirring models only).",
-        values=tuple(range(10)), parse=int, fmt="{:d}",
+        "m",
+        "m{}",
+        "Stirring speed step 0-9 (stirring models only).",
+        values=tuple(range(10)),
+        parse=int,
+        fmt="{:d}",
     )
 
     # -- framing ----------------------------------------------------------
@@ -98,8 +106,9 @@ class TorreyPinesHotplate(Instrument):
         version = self.ask("v")
         model, _, firmware = version.partition(" v")
         if not model or not firmware:
-            raise GarbledReply(f"'v' answered {version!r}, expected '<model> v<version>'",
-                               instrument=self.name)
+            raise GarbledReply(
+                f"'v' answered {version!r}, expected '<model> v<version>'", instrument=self.name
+            )
         serial_number = self.ask("V")
         return Identity(self.maker, model, serial_number, firmware)
 

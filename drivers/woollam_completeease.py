@@ -153,7 +153,8 @@ class WoollamCompleteEASE(Instrument):
         for axis, value in (("x", xs), ("y", ys)):
             if not -STAGE_HALF_TRAVEL <= value <= STAGE_HALF_TRAVEL:
                 raise SetpointError(
-                    f"{value:g} mm is outside -{STAGE_HALF_TRAVEL:g} mm to {STAGE_HALF_TRAVEL:g} mm",
+                    f"{value:g} mm is outside "
+                    f"-{STAGE_HALF_TRAVEL:g} mm to {STAGE_HALF_TRAVEL:g} mm",
                     source=self.name,
                     field=f"MoveTo {axis}",
                 )

@@ -76,7 +76,8 @@ def _print_check_table(title: str, results: list[Any]) -> None:
         table.add_column(column)
     for r in results:
         if r.ok:
-            identity = f"{r.identity.maker} {r.identity.model}, s/n {r.identity.serial}, fw {r.identity.firmware}"
+            i = r.identity
+            identity = f"{i.maker} {i.model}, s/n {i.serial}, fw {i.firmware}"
             table.add_row(r.role, r.driver, identity, r.link)
         else:
             table.add_row(r.role, r.driver, f"[red]FAILED: {type(r.error).__name__}[/red]", r.link)
@@ -92,10 +93,10 @@ def _print_check_table(title: str, results: list[Any]) -> None:
 )
 def resources(backend: str) -> None:
     """List the VISA resources pyvisa can see."""
+    import warnings
+
     from .errors import LabctlError
     from .transport import map_exception, resource_manager
-
-    import warnings
 
     try:
         with warnings.catch_warnings():

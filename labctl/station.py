@@ -147,13 +147,18 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
             raise _fail(source, where, "must be a table")
         extra = set(table) - _ROLE_KEYS
         if extra:
-            raise _fail(source, f"{where}.{sorted(extra)[0]}",
-                        f"unknown key; allowed: {', '.join(sorted(_ROLE_KEYS))}")
+            raise _fail(
+                source,
+                f"{where}.{sorted(extra)[0]}",
+                f"unknown key; allowed: {', '.join(sorted(_ROLE_KEYS))}",
+            )
         for key in ("driver", "resource"):
             if key not in table:
                 raise _fail(source, f"{where}.{key}", "missing")
             if not isinstance(table[key], str) or not table[key].strip():
-                raise _fail(source, f"{where}.{key}", f"must be a non-empty string, got {table[key]!r}")
+                raise _fail(
+                    source, f"{where}.{key}", f"must be a non-empty string, got {table[key]!r}"
+                )
         transport = table.get("transport", "visa")
         if transport not in ("visa", "serial"):
             raise _fail(source, f"{where}.transport", f"{transport!r} is not 'visa' or 'serial'")
@@ -177,7 +182,9 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
         roles[role] = config
     missing = [r for r in ROLES if r not in roles]
     if missing:
-        raise _fail(source, f"roles.{missing[0]}", "missing: every role of the bench needs an instrument")
+        raise _fail(
+            source, f"roles.{missing[0]}", "missing: every role of the bench needs an instrument"
+        )
     exposure = data.get("exposure", {})
     if not isinstance(exposure, Mapping):
         raise _fail(source, "exposure", "must be a table")
@@ -196,13 +203,19 @@ def resolve_driver(name: str, *, source: str = "station", where: str = "driver")
     else:
         matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
         if not matches:
-            known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+            known = sorted(
+                ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+            )
             raise _fail(source, where, f"unknown driver {name!r}; known: {', '.join(known)}")
         try:
             driver = next(iter(matches)).load()
         except (ImportError, AttributeError) as exc:
             raise _fail(source, where, f"cannot load {name!r}: {exc}") from None
-    if not isinstance(driver, type) or not hasattr(driver, "connect") or not hasattr(driver, "link_defaults"):
+    if (
+        not isinstance(driver, type)
+        or not hasattr(driver, "connect")
+        or not hasattr(driver, "link_defaults")
+    ):
         raise _fail(source, where, f"{name!r} is not an instrument driver")
     return driver
 
@@ -222,13 +235,15 @@ def link_settings(config: RoleConfig, driver_class: type, *, source: str) -> Lin
             try:
                 seconds = float(as_quantity(value, U.s).magnitude)
             except Exception:
-                raise _fail(source, where, f"{value!r} is not a time such as \"2 s\"") from None
+                raise _fail(source, where, f'{value!r} is not a time such as "2 s"') from None
             if not 0 < seconds <= 3600:
                 raise _fail(source, where, f"{value!r} is outside 0 s to 3600 s")
             changes[key] = seconds
         elif key == "baud_rate":
             if value not in _BAUD_RATES:
-                raise _fail(source, where, f"{value!r} is not one of {', '.join(map(str, _BAUD_RATES))}")
+                raise _fail(
+                    source, where, f"{value!r} is not one of {', '.join(map(str, _BAUD_RATES))}"
+                )
             changes[key] = value
         elif key == "data_bits":
             if value not in (5, 6, 7, 8):
@@ -289,8 +304,9 @@ class Station:
             if role not in config.roles:
                 continue
             role_config = config.roles[role]
-            driver_class = resolve_driver(role_config.driver, source=config.source,
-                                          where=f"roles.{role}.driver")
+            driver_class = resolve_driver(
+                role_config.driver, source=config.source, where=f"roles.{role}.driver"
+            )
             settings = link_settings(role_config, driver_class, source=config.source)
             transport = make_transport(role_config, settings, base_dir=config.base_dir)
             self.instruments[role] = driver_class(
@@ -309,7 +325,11 @@ class Station:
         results = []
         for role, driver in self.instruments.items():
             role_config = self.config.roles[role]
-            link = role_config.resource if role_config.transport == "visa" else f"serial {role_config.resource}"
+            link = (
+                role_config.resource
+                if role_config.transport == "visa"
+                else f"serial {role_config.resource}"
+            )
             status = RoleStatus(role, role_config.driver, link)
             try:
                 status.identity = driver.connect()

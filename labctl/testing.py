@@ -83,9 +83,7 @@ class ScriptedTransport(Transport):
     def _read_exact(self, count: int) -> bytes:
         if len(self._pending) < count:
             self._pending.clear()
-            raise InstrumentTimeout(
-                f"wanted {count} bytes, fewer arrived", instrument=self.name
-            )
+            raise InstrumentTimeout(f"wanted {count} bytes, fewer arrived", instrument=self.name)
         frame = bytes(self._pending[:count])
         del self._pending[:count]
         return frame

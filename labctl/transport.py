@@ -345,13 +345,13 @@ def _keep_reply_spaces() -> None:
     no_response = parser.NoResponse
 
     def get_pair(dd: dict[str, str]) -> tuple[str, Any]:
-        return dd["q"].strip(" "), dd["r"] if "r" in dd else no_response
+        return dd["q"].strip(" "), dd.get("r", no_response)
 
     def get_triplet(dd: dict[str, str]) -> tuple[str, Any, Any]:
         return (
             dd["q"].strip(" "),
-            dd["r"] if "r" in dd else no_response,
-            dd["e"] if "e" in dd else no_response,
+            dd.get("r", no_response),
+            dd.get("e", no_response),
         )
 
     parser._get_pair = get_pair
@@ -416,7 +416,9 @@ class VisaTransport(Transport):
             resource.parity = _PARITY_VISA[s.parity]
             resource.stop_bits = _STOP_VISA[int(s.stop_bits)]
             resource.flow_control = (
-                pyvisa.constants.ControlFlow.rts_cts if s.rtscts else pyvisa.constants.ControlFlow.none
+                pyvisa.constants.ControlFlow.rts_cts
+                if s.rtscts
+                else pyvisa.constants.ControlFlow.none
             )
             resource.end_output = pyvisa.constants.SerialTermination.none
         self._resource = resource

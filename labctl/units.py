@@ -30,8 +30,8 @@ __all__ = [
     "DOSE_ELECTRON",
     "DOSE_OPTICAL",
     "Q_",
-    "U",
     "Quantity",
+    "U",
     "Unit",
     "as_quantity",
     "dose_kind",
@@ -43,7 +43,7 @@ __all__ = [
 #: The registry. ``autoconvert_offset_to_baseunit`` lets ``degC`` take part in
 #: multiplication (for example a heating rate times a time) the way engineers
 #: write it.
-ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry[Any] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.formatter.default_format = "~P"
 
 Quantity = ureg.Quantity

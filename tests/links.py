@@ -8,6 +8,7 @@ Servers bind to 127.0.0.1 only and stop when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -102,10 +103,8 @@ class PtyPeer(Peer):
     def close(self) -> None:
         self.stop()
         for fd in (self.master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class TcpPeer(Peer):

@@ -27,10 +27,14 @@ def test_constructing_a_driver_sends_nothing(driver: type[Instrument]) -> None:
 
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.__name__)
 def test_every_command_descriptor_is_documented(driver: type[Instrument]) -> None:
-    descriptors = [v for klass in driver.__mro__ for v in vars(klass).values() if isinstance(v, control)]
+    descriptors = [
+        v for klass in driver.__mro__ for v in vars(klass).values() if isinstance(v, control)
+    ]
     for descriptor in descriptors:
         assert descriptor.__doc__ and len(descriptor.__doc__) > 10, descriptor.name
-    assert driver.__doc__ and (driver.__module__ and importlib.import_module(driver.__module__).__doc__)
+    assert driver.__doc__ and (
+        driver.__module__ and importlib.import_module(driver.__module__).__doc__
+    )
 
 
 def test_read_only_and_write_only_descriptors() -> None:

@@ -37,13 +37,21 @@ def sc10(command: str, value: str | None = None) -> tuple[bytes, bytes]:
 CALIBRATE = {
     "stage": [*esp_move(1, "-40.00000"), *esp_move(2, "0.00000")],
     "source": [
-        (b"SOUR1:CCUR:CURR 1.0000\n", None), NO_SCPI_ERROR,
-        (b"OUTP1:STAT ON\n", None), NO_SCPI_ERROR,
+        (b"SOUR1:CCUR:CURR 1.0000\n", None),
+        NO_SCPI_ERROR,
+        (b"OUTP1:STAT ON\n", None),
+        NO_SCPI_ERROR,
         (b"SENS3:CURR:DATA?\n", b"0.9990\n"),
     ],
     "shutter": [
-        sc10("interlock?", "0"), sc10("mode=1"), sc10("ens?", "0"), sc10("ens"), sc10("closed?", "0"),
-        sc10("ens?", "1"), sc10("ens"), sc10("closed?", "1"),
+        sc10("interlock?", "0"),
+        sc10("mode=1"),
+        sc10("ens?", "0"),
+        sc10("ens"),
+        sc10("closed?", "0"),
+        sc10("ens?", "1"),
+        sc10("ens"),
+        sc10("closed?", "1"),
     ],
     # 7.09 mW on 0.709 cm^2 -> 10 mW/cm^2 (the readings average to it)
     "meter": [(b"MEAS:POW?\n", f"{p}E-03\n".encode()) for p in (7.08, 7.10, 7.09, 7.07, 7.11)]
@@ -59,13 +67,20 @@ class Bench:
         self.tool = ExposureTool(
             ThorlabsDC2200(self.transports["source"], clock=self.clock),
             ThorlabsSC10(self.transports["shutter"], clock=self.clock),
-            ThorlabsPM100D(self.transports["meter"], clock=self.clock,
-                           settings={"aperture_area": "0.709 cm**2"}),
+            ThorlabsPM100D(
+                self.transports["meter"],
+                clock=self.clock,
+                settings={"aperture_area": "0.709 cm**2"},
+            ),
             stage.axis(1),
             stage.axis(2),
             settings=ExposureSettings.from_table(
-                {"min_open_time": "20 ms", "max_open_time": "600 s", "shutter_offset": "2 ms",
-                 "close_timeout": "50 ms"},
+                {
+                    "min_open_time": "20 ms",
+                    "max_open_time": "600 s",
+                    "shutter_offset": "2 ms",
+                    "close_timeout": "50 ms",
+                },
                 "station.toml",
             ),
             clock=self.clock,
@@ -98,8 +113,14 @@ def test_expose_fires_the_planned_time_and_reports_the_delivered_dose() -> None:
     expose = {
         "stage": [*esp_move(1, "10.00000"), *esp_move(2, "5.00000")],
         "source": [(b"SENS3:CURR:DATA?\n", b"1.0010\n")],
-        "shutter": [sc10("interlock?", "0"), sc10("mode=3"), sc10("open=10000"), sc10("ens?", "0"),
-                    sc10("ens"), sc10("closed?", "1")],
+        "shutter": [
+            sc10("interlock?", "0"),
+            sc10("mode=3"),
+            sc10("open=10000"),
+            sc10("ens?", "0"),
+            sc10("ens"),
+            sc10("closed?", "1"),
+        ],
     }
     bench = Bench(**combine(CALIBRATE, expose))
     bench.tool.calibrate()
@@ -147,11 +168,21 @@ def test_electron_doses_are_refused_by_an_optical_tool() -> None:
 def test_a_shutter_that_never_reports_closed_leaves_the_bench_safe() -> None:
     stuck = {
         "stage": [*esp_move(1, "10.00000"), *esp_move(2, "0.00000")],
-        "source": [(b"SENS3:CURR:DATA?\n", b"1.0000\n"),
-                   (b"OUTP1:STAT OFF\n", None), NO_SCPI_ERROR],
-        "shutter": [sc10("interlock?", "0"), sc10("mode=3"), sc10("open=1000"), sc10("ens?", "0"),
-                    sc10("ens"), *[sc10("closed?", "0")] * 5,
-                    sc10("ens?", "0"), sc10("closed?", "0")],
+        "source": [
+            (b"SENS3:CURR:DATA?\n", b"1.0000\n"),
+            (b"OUTP1:STAT OFF\n", None),
+            NO_SCPI_ERROR,
+        ],
+        "shutter": [
+            sc10("interlock?", "0"),
+            sc10("mode=3"),
+            sc10("open=1000"),
+            sc10("ens?", "0"),
+            sc10("ens"),
+            *[sc10("closed?", "0")] * 5,
+            sc10("ens?", "0"),
+            sc10("closed?", "0"),
+        ],
     }
     bench = Bench(**combine(CALIBRATE, stuck))
     bench.tool.calibrate()
@@ -173,9 +204,9 @@ def test_led_current_off_calibration_is_refused_before_firing() -> None:
 
 
 def test_settings_from_a_station_table_are_checked() -> None:
-    with pytest.raises(InputError, match="exposure.led_current"):
+    with pytest.raises(InputError, match=r"exposure\.led_current"):
         ExposureSettings.from_table({"led_current": "1 V"}, "s.toml")
-    with pytest.raises(InputError, match="exposure.bogus"):
+    with pytest.raises(InputError, match=r"exposure\.bogus"):
         ExposureSettings.from_table({"bogus": 1}, "s.toml")
     with pytest.raises(InputError, match="min_open_time < max_open_time"):
         ExposureSettings.from_table({"min_open_time": "2 s", "max_open_time": "1 s"}, "s.toml")

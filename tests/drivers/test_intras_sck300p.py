@@ -13,8 +13,15 @@ from labctl.units import Q_
 
 @pytest.mark.parametrize(
     ("text", "crc"),
-    [("OK,1000", 0x3B), ("GetRPM", 0x98), ("OK,0", 0xE1), ("OK,3000", 0x17),
-     ("ERR,1", 0xC2), ("OK,2987", 0x86), ("MIM-nano 1.0.3", 0x8B)],
+    [
+        ("OK,1000", 0x3B),
+        ("GetRPM", 0x98),
+        ("OK,0", 0xE1),
+        ("OK,3000", 0x17),
+        ("ERR,1", 0xC2),
+        ("OK,2987", 0x86),
+        ("MIM-nano 1.0.3", 0x8B),
+    ],
 )
 def test_crc8_matches_the_documented_checks(text: str, crc: int) -> None:
     assert crc8(text.encode()) == crc

@@ -59,8 +59,12 @@ def test_target_outside_soft_limits_sends_nothing() -> None:
 
 
 def test_relative_move_checks_the_resulting_target() -> None:
-    pairs = [*CONNECT, (b"1DP?\r", b"45.00000\r\n"), (b"1DP?\r", b"0.00000\r\n"),
-             (b"1PR5.00000;TB?\r", NO_ERROR)]
+    pairs = [
+        *CONNECT,
+        (b"1DP?\r", b"45.00000\r\n"),
+        (b"1DP?\r", b"0.00000\r\n"),
+        (b"1PR5.00000;TB?\r", NO_ERROR),
+    ]
     with expected_protocol(NewportESP300, pairs) as stage:
         stage.connect()
         with pytest.raises(SetpointError):
@@ -77,7 +81,9 @@ def test_error_from_the_fifo_is_raised_with_its_code() -> None:
 
 
 def test_unknown_command_code_6() -> None:
-    with expected_protocol(NewportESP300, [(b"1XX;TB?\r", b"6, 451400, COMMAND DOES NOT EXIST\r\n")]) as s:
+    with expected_protocol(
+        NewportESP300, [(b"1XX;TB?\r", b"6, 451400, COMMAND DOES NOT EXIST\r\n")]
+    ) as s:
         with pytest.raises(InstrumentError) as info:
             s.send("1XX")
     assert info.value.code == 6

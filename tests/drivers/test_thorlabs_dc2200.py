@@ -80,11 +80,16 @@ def test_queries_of_state_and_measurements() -> None:
 
 def test_brightness_and_pwm_settings() -> None:
     pairs = [
-        (b"SOUR1:CBR:BRIG 42.50\n", None), NO_ERROR,
-        (b"SOUR1:PWM:FREQ 1000.0\n", None), NO_ERROR,
-        (b"SOUR1:PWM:DCYC 50.0\n", None), NO_ERROR,
-        (b"SOUR1:PWM:COUN 10\n", None), NO_ERROR,
-        (b"SOUR1:PWM:CURR 0.2000\n", None), NO_ERROR,
+        (b"SOUR1:CBR:BRIG 42.50\n", None),
+        NO_ERROR,
+        (b"SOUR1:PWM:FREQ 1000.0\n", None),
+        NO_ERROR,
+        (b"SOUR1:PWM:DCYC 50.0\n", None),
+        NO_ERROR,
+        (b"SOUR1:PWM:COUN 10\n", None),
+        NO_ERROR,
+        (b"SOUR1:PWM:CURR 0.2000\n", None),
+        NO_ERROR,
     ]
     with expected_protocol(ThorlabsDC2200, pairs) as source:
         source.brightness = Q_(42.5, "percent")

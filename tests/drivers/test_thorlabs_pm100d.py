@@ -17,9 +17,12 @@ CONNECT = [
     (b"SYST:SENS:IDN?\n", b"S120VC,11062201,10-Jun-2025,1,18,289\n"),
     (b"SENS:CORR:WAV? MIN\n", b"2.000000E+02\n"),
     (b"SENS:CORR:WAV? MAX\n", b"1.100000E+03\n"),
-    (b"SENS:POW:UNIT W\n", None), NO_ERROR,
-    (b"SENS:RANGE:AUTO ON\n", None), NO_ERROR,
-    (b"SENS:CORR:WAV 365.0\n", None), NO_ERROR,
+    (b"SENS:POW:UNIT W\n", None),
+    NO_ERROR,
+    (b"SENS:RANGE:AUTO ON\n", None),
+    NO_ERROR,
+    (b"SENS:CORR:WAV 365.0\n", None),
+    NO_ERROR,
 ]
 
 
@@ -29,7 +32,9 @@ def test_connect_reads_sensor_and_wavelength_range_and_configures() -> None:
         assert identity.model == "PM100D" and identity.serial == "P0009084"
         assert meter.sensor is not None and meter.sensor.name == "S120VC"
         assert meter.sensor.describe_flags() == [
-            "power sensor", "wavelength settable", "temperature sensor"
+            "power sensor",
+            "wavelength settable",
+            "temperature sensor",
         ]
         assert meter.wavelength_range == (Q_(200.0, "nm"), Q_(1100.0, "nm"))
         with pytest.raises(SetpointError, match="200 nm to 1100 nm"):
@@ -52,7 +57,7 @@ def test_power_in_watts_and_irradiance_over_the_aperture() -> None:
 
 def test_irradiance_without_aperture_area_names_the_setting() -> None:
     with expected_protocol(ThorlabsPM100D, [(b"MEAS:POW?\n", b"1E-3\n")]) as meter:
-        with pytest.raises(InputError, match="settings.aperture_area"):
+        with pytest.raises(InputError, match=r"settings\.aperture_area"):
             meter.irradiance()
 
 

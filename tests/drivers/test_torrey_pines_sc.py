@@ -39,7 +39,9 @@ def test_station_may_narrow_the_range() -> None:
     settings = {"temperature_range": ["20 degC", "150 degC"]}
     with expected_protocol(TorreyPinesHotplate, IDENTIFY_HP, settings=settings) as plate:
         plate.connect()
-        with pytest.raises(SetpointError, match="200 °C is outside the allowed range 20 °C to 150 °C"):
+        with pytest.raises(
+            SetpointError, match="200 °C is outside the allowed range 20 °C to 150 °C"
+        ):
             plate.setpoint = Q_(200, "degC")
 
 
@@ -69,7 +71,9 @@ def test_setpoint_out_of_range_sends_nothing() -> None:
         plate.connect()
         with pytest.raises(SetpointError) as info:
             plate.setpoint = Q_(400, "degC")
-    assert "setpoint (n)" in str(info.value) and "400 °C is outside the allowed range 10 °C to 350 °C" in str(info.value)
+    assert "setpoint (n)" in str(
+        info.value
+    ) and "400 °C is outside the allowed range 10 °C to 350 °C" in str(info.value)
 
 
 def test_setpoint_and_idle_readback() -> None:

@@ -27,7 +27,8 @@ def _exception_classes(module: object) -> list[type[BaseException]]:
     return [
         obj
         for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, BaseException)
+        if inspect.isclass(obj)
+        and issubclass(obj, BaseException)
         and obj.__module__ == module.__name__  # type: ignore[attr-defined]
     ]
 
@@ -54,7 +55,8 @@ def _instance(klass: type[BaseException]) -> BaseException:
 
 
 @pytest.mark.parametrize(
-    "klass", _exception_classes(pyvisa.errors) + _exception_classes(serial.serialutil),
+    "klass",
+    _exception_classes(pyvisa.errors) + _exception_classes(serial.serialutil),
     ids=lambda k: k.__qualname__,
 )
 def test_every_mapped_exception_becomes_a_communication_error(klass: type[BaseException]) -> None:
@@ -86,20 +88,27 @@ def test_os_level_errors_are_mapped() -> None:
 
 
 def test_the_tree_has_one_root_and_is_drawn_in_the_docstring() -> None:
-    classes = [c for c in vars(errors).values() if inspect.isclass(c) and issubclass(c, Exception)
-               and c.__module__ == errors.__name__]
+    classes = [
+        c
+        for c in vars(errors).values()
+        if inspect.isclass(c) and issubclass(c, Exception) and c.__module__ == errors.__name__
+    ]
     assert all(issubclass(c, LabctlError) for c in classes)
     for klass in classes:
         assert klass.__name__ in (errors.__doc__ or "")
 
 
 def test_input_errors_are_one_line_naming_file_and_field() -> None:
-    error = InputError("3.5 is not 1 or 2", source="bench.toml", field="roles.hotplate.link.stop_bits")
+    error = InputError(
+        "3.5 is not 1 or 2", source="bench.toml", field="roles.hotplate.link.stop_bits"
+    )
     assert str(error) == "bench.toml: roles.hotplate.link.stop_bits: 3.5 is not 1 or 2"
     assert "\n" not in str(error)
 
 
 def test_instrument_error_carries_code_and_command() -> None:
-    error = InstrumentError("bad parameter", instrument="spin_coater", code=2, command="SetPWM,1001")
+    error = InstrumentError(
+        "bad parameter", instrument="spin_coater", code=2, command="SetPWM,1001"
+    )
     assert (error.code, error.command) == (2, "SetPWM,1001")
     assert str(error) == "spin_coater: error reply to 'SetPWM,1001' (code 2): bad parameter"

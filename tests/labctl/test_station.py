@@ -17,7 +17,10 @@ GOOD = Path(__file__).parents[2] / "sim_instruments" / "sim_station.toml"
 def run_labctl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "labctl.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
@@ -51,13 +54,19 @@ BAD_STATIONS = {
         "roles.oven: unknown role",
     ),
     "bad link value": (
-        ('backend = "bench.yaml@sim"\n\n[roles.exposure_source]',
-         'backend = "bench.yaml@sim"\n[roles.hotplate.link]\nbaud_rate = 1234\n\n[roles.exposure_source]'),
+        (
+            'backend = "bench.yaml@sim"\n\n[roles.exposure_source]',
+            'backend = "bench.yaml@sim"\n[roles.hotplate.link]\nbaud_rate = 1234\n\n'
+            "[roles.exposure_source]",
+        ),
         "roles.hotplate.link.baud_rate: 1234 is not one of",
     ),
     "bad timeout unit": (
-        ('backend = "bench.yaml@sim"\n\n[roles.exposure_source]',
-         'backend = "bench.yaml@sim"\n[roles.hotplate.link]\ntimeout = "3 mm"\n\n[roles.exposure_source]'),
+        (
+            'backend = "bench.yaml@sim"\n\n[roles.exposure_source]',
+            'backend = "bench.yaml@sim"\n[roles.hotplate.link]\ntimeout = "3 mm"\n\n'
+            "[roles.exposure_source]",
+        ),
         "roles.hotplate.link.timeout: '3 mm' is not a time",
     ),
     "bad transport": (
@@ -82,12 +91,12 @@ def test_missing_role_and_syntax_and_encoding_errors(tmp_path: Path) -> None:
     start = text.index("[roles.ellipsometer]")
     end = text.index("[exposure]")
     path = write_station(tmp_path, text[:start] + text[end:])
-    with pytest.raises(StationFileError, match="roles.ellipsometer: missing"):
+    with pytest.raises(StationFileError, match=r"roles\.ellipsometer: missing"):
         load_station(path)
     path = write_station(tmp_path, "[roles\n")
     with pytest.raises(StationFileError, match="TOML syntax"):
         load_station(path)
-    path.write_bytes(b"[station]\nname = \"\xff\"\n")
+    path.write_bytes(b'[station]\nname = "\xff"\n')
     with pytest.raises(StationFileError, match="not UTF-8"):
         load_station(path)
     with pytest.raises(StationFileError, match="no such file"):
@@ -123,10 +132,15 @@ def test_cli_check_sim_prints_every_role() -> None:
     assert "MIM-nano 1.0.3" in result.stdout and "P0009084" in result.stdout
 
 
-def test_cli_check_names_the_instrument_that_failed_and_why(tmp_path: Path, sim_definitions: Path) -> None:
+def test_cli_check_names_the_instrument_that_failed_and_why(
+    tmp_path: Path, sim_definitions: Path
+) -> None:
     text = (sim_definitions / "sim_station.toml").read_text(encoding="utf-8")
-    text = text.replace('resource = "ASRL2::INSTR"\nbackend = "bench.yaml@sim"',
-                        'resource = "/dev/labctl-missing-hotplate"\ntransport = "serial"', 1)
+    text = text.replace(
+        'resource = "ASRL2::INSTR"\nbackend = "bench.yaml@sim"',
+        'resource = "/dev/labctl-missing-hotplate"\ntransport = "serial"',
+        1,
+    )
     path = sim_definitions / "broken.toml"
     path.write_text(text, encoding="utf-8")
     result = run_labctl("check", "--station", str(path))

@@ -115,21 +115,42 @@ class Case:
 
 
 CASES = {
-    "spin_coater": Case(IntrasSCK300P, "intras_sck300p.yaml", "ASRL1::INSTR",
-                        exercise_spin_coater, {}, True),
-    "hotplate": Case(TorreyPinesHotplate, "torrey_pines_sc.yaml", "ASRL2::INSTR",
-                     exercise_hotplate, {}, True),
-    "exposure_source": Case(ThorlabsDC2200, "thorlabs_dc2200.yaml",
-                            "USB0::0x1313::0x80C8::M00412345::INSTR", exercise_source, {}, False),
-    "exposure_shutter": Case(ThorlabsSC10, "thorlabs_sc10.yaml", "ASRL3::INSTR",
-                             exercise_shutter, {}, True),
-    "exposure_meter": Case(ThorlabsPM100D, "thorlabs_pm100d.yaml",
-                           "USB0::0x1313::0x8078::P0009084::INSTR", exercise_meter,
-                           {"aperture_area": "0.709 cm**2", "wavelength": "365 nm"}, False),
-    "exposure_stage": Case(NewportESP300, "newport_esp300.yaml", "ASRL4::INSTR",
-                           exercise_stage, {"axes": [1, 2]}, True),
-    "ellipsometer": Case(WoollamCompleteEASE, "woollam_completeease.yaml",
-                         "TCPIP0::127.0.0.1::4444::SOCKET", exercise_ellipsometer, {}, False),
+    "spin_coater": Case(
+        IntrasSCK300P, "intras_sck300p.yaml", "ASRL1::INSTR", exercise_spin_coater, {}, True
+    ),
+    "hotplate": Case(
+        TorreyPinesHotplate, "torrey_pines_sc.yaml", "ASRL2::INSTR", exercise_hotplate, {}, True
+    ),
+    "exposure_source": Case(
+        ThorlabsDC2200,
+        "thorlabs_dc2200.yaml",
+        "USB0::0x1313::0x80C8::M00412345::INSTR",
+        exercise_source,
+        {},
+        False,
+    ),
+    "exposure_shutter": Case(
+        ThorlabsSC10, "thorlabs_sc10.yaml", "ASRL3::INSTR", exercise_shutter, {}, True
+    ),
+    "exposure_meter": Case(
+        ThorlabsPM100D,
+        "thorlabs_pm100d.yaml",
+        "USB0::0x1313::0x8078::P0009084::INSTR",
+        exercise_meter,
+        {"aperture_area": "0.709 cm**2", "wavelength": "365 nm"},
+        False,
+    ),
+    "exposure_stage": Case(
+        NewportESP300, "newport_esp300.yaml", "ASRL4::INSTR", exercise_stage, {"axes": [1, 2]}, True
+    ),
+    "ellipsometer": Case(
+        WoollamCompleteEASE,
+        "woollam_completeease.yaml",
+        "TCPIP0::127.0.0.1::4444::SOCKET",
+        exercise_ellipsometer,
+        {},
+        False,
+    ),
 }
 
 LINK = LinkSettings(timeout=1.0, resync_quiet=0.05)
