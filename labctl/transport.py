@@ -131,8 +131,8 @@ def map_exception(exc: BaseException, instrument: str | None = None) -> LabctlEr
     return target(detail)  # pragma: no cover - every entry is a CommunicationError today
 
 
-_MAPPED = tuple(EXCEPTION_MAP)
-_MAPPED_OR_OURS = (*_MAPPED, CommunicationError)
+_MAPPED: tuple[type[BaseException], ...] = tuple(EXCEPTION_MAP)
+_MAPPED_OR_OURS: tuple[type[BaseException], ...] = (*_MAPPED, CommunicationError)
 
 
 @contextlib.contextmanager
