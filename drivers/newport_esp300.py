@@ -162,7 +162,7 @@ class EspAxis(Instrument):
         return self.controller.identity or self.controller.identify()
 
     def configure(self) -> None:
-        """Read units and travel limits; refuse an axis not in mm."""
+        """Read units and travel limits (refusing an axis not in mm); power the motor."""
         code = self.units_code
         if code != UNITS_MM:
             raise HardwareStateError(
@@ -170,6 +170,8 @@ class EspAxis(Instrument):
                 instrument=self.name,
             )
         self.travel_limits = (self.left_limit, self.right_limit)
+        # The controller powers up with its motors off; a move would be refused.
+        self.motor_on()
 
     def motor_on(self) -> None:
         """Power the motor (``MO``)."""

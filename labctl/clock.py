@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Clock", "RealClock", "VirtualClock", "seconds"]
+__all__ = ["Clock", "RealClock", "ScaledClock", "VirtualClock", "seconds"]
 
 
 def seconds(duration: Any) -> float:
@@ -95,3 +95,30 @@ class VirtualClock:
         """Call ``listener(monotonic_seconds)`` after every advance."""
         with self._lock:
             self._listeners.append(listener)
+
+
+class ScaledClock:
+    """Real time, optionally sped up: ``speed`` bench seconds per wall second.
+
+    For served simulators: a client on a real link waits in real time, and a
+    sped-up bench lets a long bake pass quickly while still being real time
+    to the client's socket.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = speed
+        self._origin = time.monotonic()
+        self._start = datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._origin) * self.speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.monotonic())
+
+    def sleep(self, duration: Any) -> None:
+        delay = seconds(duration) / self.speed
+        if delay > 0:
+            time.sleep(delay)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ ROLES = (
     "ellipsometer",
 )
 ENTRY_POINT_GROUP = "labctl.drivers"
+#: "bench" links exist only inside a virtual bench, which supplies them.
+TRANSPORTS = ("visa", "serial", "bench")
 _ROLE_KEYS = {"driver", "resource", "transport", "backend", "link", "settings"}
 _PARITIES = ("N", "E", "O")
 _BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
@@ -160,8 +162,12 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
                     source, f"{where}.{key}", f"must be a non-empty string, got {table[key]!r}"
                 )
         transport = table.get("transport", "visa")
-        if transport not in ("visa", "serial"):
-            raise _fail(source, f"{where}.transport", f"{transport!r} is not 'visa' or 'serial'")
+        if transport not in TRANSPORTS:
+            raise _fail(
+                source,
+                f"{where}.transport",
+                f"{transport!r} is not one of {', '.join(map(repr, TRANSPORTS))}",
+            )
         backend = table.get("backend", "@py")
         if not isinstance(backend, str):
             raise _fail(source, f"{where}.backend", f"must be a string, got {backend!r}")
@@ -267,6 +273,11 @@ def link_settings(config: RoleConfig, driver_class: type, *, source: str) -> Lin
 def make_transport(config: RoleConfig, settings: LinkSettings, *, base_dir: Path) -> Transport:
     """The one factory from a resource string to an (unopened) transport."""
     name = f"{config.role} ({config.resource})"
+    if config.transport == "bench":
+        raise StationFileError(
+            "a 'bench' link needs a virtual bench: use `labctl ... --sim`",
+            field=f"roles.{config.role}.transport",
+        )
     if config.transport == "serial":
         return SerialTransport(config.resource, settings, name=name)
     backend = config.backend
@@ -296,7 +307,13 @@ class RoleStatus:
 class Station:
     """A station file made real: one driver per role. No I/O until :meth:`connect`."""
 
-    def __init__(self, config: StationConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: StationConfig,
+        *,
+        clock: Clock | None = None,
+        transport_factory: Callable[[RoleConfig, LinkSettings], Transport] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or RealClock()
         self.instruments: dict[str, Any] = {}
@@ -308,7 +325,10 @@ class Station:
                 role_config.driver, source=config.source, where=f"roles.{role}.driver"
             )
             settings = link_settings(role_config, driver_class, source=config.source)
-            transport = make_transport(role_config, settings, base_dir=config.base_dir)
+            if transport_factory is not None:
+                transport = transport_factory(role_config, settings)
+            else:
+                transport = make_transport(role_config, settings, base_dir=config.base_dir)
             self.instruments[role] = driver_class(
                 transport, name=role, clock=self.clock, settings=role_config.settings
             )
@@ -328,7 +348,7 @@ class Station:
             link = (
                 role_config.resource
                 if role_config.transport == "visa"
-                else f"serial {role_config.resource}"
+                else f"{role_config.transport} {role_config.resource}"
             )
             status = RoleStatus(role, role_config.driver, link)
             try:

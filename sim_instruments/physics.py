@@ -69,7 +69,9 @@ class ResistParameters:
     #: Film thickness right after dispense, before spreading (um).
     dispense_thickness: float = 20.0
     #: Thinning time constant at 3000 rpm (s); scales as (3000/rpm)^2 (EBP).
-    thinning_time: float = 1.0
+    #: Short against the drying time, so a spin of more than a few seconds
+    #: lands on the empirical curve; a spin of a second or two stays thicker.
+    thinning_time: float = 0.05
     #: Drying time constant at 3000 rpm (s): the film sets as it dries;
     #: evaporation scales as sqrt(rpm) (Meyerhofer).
     drying_time: float = 8.0
@@ -357,9 +359,7 @@ def crosslink_fraction(resist: ResistParameters, dose: float, thermal_dose: floa
     PEB, so that at constant temperature
     ``X = XL0 [1 - exp(-k_x A_eff (1 - exp(-k_loss t)) / k_loss)]``.
     """
-    return resist.crosslink_max * (
-        1.0 - math.exp(-acid_concentration(resist, dose) * thermal_dose)
-    )
+    return resist.crosslink_max * (1.0 - math.exp(-acid_concentration(resist, dose) * thermal_dose))
 
 
 def development_rate(resist: ResistParameters, crosslink: float) -> float:

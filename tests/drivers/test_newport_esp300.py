@@ -18,6 +18,7 @@ CONNECT = [
     (b"1SN?\r", b"2\r\n"),
     (b"1SL?\r", b"-50.00000\r\n"),
     (b"1SR?\r", b"50.00000\r\n"),
+    (b"1MO;TB?\r", NO_ERROR),
 ]
 
 

@@ -1,0 +1,707 @@
+"""The virtual bench: seven simulated instruments coupled through shared wafers and time.
+
+pyvisa-sim answers from a table; it cannot couple instruments, evolve in
+time or carry a wafer from one tool to the next. This bench can:
+
+* wafers (:mod:`sim_instruments.wafer`) move between the spin coater, the
+  hotplate, the exposure stage and the ellipsometer; a tool acts only on the
+  wafer it holds;
+* every instrument (:mod:`sim_instruments.devices`) speaks its real wire
+  protocol over that state, on the bench's clock - a
+  :class:`~labctl.clock.VirtualClock` in process (deterministic, a night in
+  seconds) or a real-time clock when served (``labctl sim serve``);
+* faults are injected per instrument, seeded (:meth:`VirtualBench.inject`);
+* the true values used are reported (:meth:`VirtualBench.true_thickness`,
+  :meth:`VirtualBench.true_exposures`, :meth:`VirtualBench.true_contrast`);
+* with a data directory, wafers and instruments are saved at every change
+  and every executed command is appended to a log, so a run killed mid-way
+  and resumed continues on the same wafers - as real hardware would.
+
+Reach it in process with :meth:`VirtualBench.station` (drivers unchanged,
+through :class:`BenchTransport`) or over real links with
+:mod:`sim_instruments.serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labctl.clock import Clock, VirtualClock
+from labctl.errors import InputError, InstrumentTimeout, LinkLost
+from labctl.transport import LinkSettings, Transport
+from labctl.units import Q_, U
+
+from . import physics
+from .devices import (
+    CompleteEaseSim,
+    DC2200Sim,
+    ESP301Sim,
+    HotplateSim,
+    PM100DSim,
+    SC10Sim,
+    SCK300PSim,
+    SimDevice,
+)
+from .devices.base import COMM_FAULTS, PHYSICAL_FAULTS, Fault
+from .physics import BenchParameters, ResistParameters
+from .wafer import Wafer
+
+__all__ = ["FAULT_KINDS", "TOOLS", "BenchTransport", "VirtualBench"]
+
+#: Device classes by role, in the order they evolve (the stage before the
+#: shutter, so light lands where the stage is).
+DEVICES: dict[str, type[SimDevice]] = {
+    "exposure_stage": ESP301Sim,
+    "exposure_source": DC2200Sim,
+    "exposure_shutter": SC10Sim,
+    "exposure_meter": PM100DSim,
+    "spin_coater": SCK300PSim,
+    "hotplate": HotplateSim,
+    "ellipsometer": CompleteEaseSim,
+}
+#: Places that hold a wafer.
+TOOLS = ("spin_coater", "hotplate", "exposure_stage", "ellipsometer")
+FAULT_KINDS = (*COMM_FAULTS, *PHYSICAL_FAULTS)
+STATE_VERSION = 1
+
+
+class VirtualBench:
+    """The whole simulated bench. Thread-safe; deterministic for a given seed."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | Path | None = None,
+        seed: int = 0,
+        clock: Clock | None = None,
+        resist: ResistParameters | None = None,
+        parameters: BenchParameters | None = None,
+    ) -> None:
+        self.seed = seed
+        self.clock: Clock = clock or VirtualClock()
+        self.parameters = parameters or BenchParameters()
+        self.resist = resist or ResistParameters()
+        self.lock = threading.RLock()
+        self.wafers: dict[str, Wafer] = {}
+        self.holders: dict[str, str | None] = dict.fromkeys(TOOLS)
+        self.devices: dict[str, SimDevice] = {
+            role: cls(self, seed * 1000 + index)
+            for index, (role, cls) in enumerate(DEVICES.items())
+        }
+        self.outputs: dict[str, list[tuple[float, int, bytes]]] = {role: [] for role in DEVICES}
+        self._sequence = 0
+        self.command_log: list[dict[str, Any]] = []
+        self.fault_log: list[dict[str, Any]] = []
+        self.light_log: list[dict[str, Any]] = []
+        self._dirty = False
+        self._dirty_wafers: set[str] = set()
+        self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
+        self._log_fd: int | None = None
+        self._time_offset = 0.0
+        restored = False
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "wafers").mkdir(exist_ok=True)
+            restored = self._restore()
+            self._log_fd = os.open(
+                self.data_dir / "commands.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+        if not restored:
+            for role, device in self.devices.items():
+                banner = device.banner()
+                if banner:
+                    self._queue(role, self.now(), banner)
+            self.save()
+
+    # -- time ---------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Bench time (s): the clock plus the time restored from a saved bench."""
+        return self._time_offset + self.clock.monotonic()
+
+    def _evolve_all(self, now: float) -> None:
+        for device in self.devices.values():
+            device.evolve(now)
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass (virtual clock) and bring the physics up to date."""
+        with self.lock:
+            self.clock.sleep(seconds)
+            self._evolve_all(self.now())
+
+    # -- the wire -----------------------------------------------------------------
+
+    def device(self, role: str) -> SimDevice:
+        try:
+            return self.devices[role]
+        except KeyError:
+            raise InputError(
+                f"no such instrument; roles: {', '.join(DEVICES)}", field=role
+            ) from None
+
+    def deliver(self, role: str, data: bytes) -> None:
+        """Bytes from the host arrive at ``role``'s instrument now."""
+        with self.lock:
+            device = self.device(role)
+            now = self.now()
+            self._evolve_all(now)
+            for ready, reply in device.receive(data, now):
+                self._queue(role, ready, reply)
+            self._save_if_changed()
+
+    def _queue(self, role: str, ready: float, data: bytes) -> None:
+        self._sequence += 1
+        queue = self.outputs[role]
+        queue.append((ready, self._sequence, data))
+        queue.sort()
+
+    def take_output(self, role: str, until: float) -> bytes:
+        """Reply bytes of ``role`` that are on the wire by ``until`` (s)."""
+        with self.lock:
+            queue = self.outputs[role]
+            out = bytearray()
+            while queue and queue[0][0] <= until:
+                out += queue.pop(0)[2]
+            return bytes(out)
+
+    def next_ready(self, role: str) -> float | None:
+        with self.lock:
+            queue = self.outputs[role]
+            return queue[0][0] if queue else None
+
+    def reconnect(self, role: str) -> None:
+        """The link to ``role`` is re-established: pending bytes are gone."""
+        with self.lock:
+            device = self.device(role)
+            device.link_down = False
+            device._input.clear()
+            self.outputs[role].clear()
+
+    # -- wafers --------------------------------------------------------------------
+
+    def new_wafer(self, wafer_id: str) -> Wafer:
+        """A clean wafer in the cassette."""
+        with self.lock:
+            if wafer_id in self.wafers:
+                raise InputError("a wafer with this id exists", field=f"wafer {wafer_id}")
+            rng = __import__("random").Random(f"{self.seed}:{wafer_id}")
+            wafer = Wafer(
+                wafer_id,
+                diameter=self.parameters.wafer_diameter,
+                shape=(rng.gauss(0.0, 1.0), rng.gauss(0.0, 1.0)),
+                temperature=self.parameters.room_temperature,
+            )
+            wafer.record(self.now(), "created")
+            self.wafers[wafer_id] = wafer
+            self._dirty_wafers.add(wafer_id)
+            self.save()
+            return wafer
+
+    def wafer_on(self, tool: str) -> Wafer | None:
+        wafer_id = self.holders.get(tool)
+        return self.wafers[wafer_id] if wafer_id is not None else None
+
+    def load(self, wafer_id: str, tool: str) -> None:
+        """Put a wafer from the cassette onto ``tool``."""
+        with self.lock:
+            if tool not in TOOLS:
+                raise InputError(f"not a wafer station; stations: {', '.join(TOOLS)}", field=tool)
+            if wafer_id not in self.wafers:
+                raise InputError("no such wafer", field=f"wafer {wafer_id}")
+            wafer = self.wafers[wafer_id]
+            if wafer.location != "cassette":
+                raise InputError(f"the wafer is on {wafer.location}", field=f"wafer {wafer_id}")
+            if self.holders[tool] is not None:
+                raise InputError(f"{self.holders[tool]} is already there", field=tool)
+            now = self.now()
+            self._evolve_all(now)
+            self.holders[tool] = wafer_id
+            wafer.location = tool
+            wafer.record(now, "load", tool)
+            if tool == "hotplate":
+                hotplate = self.devices["hotplate"]
+                assert isinstance(hotplate, HotplateSim)
+                hotplate.wafer_loaded(wafer)
+            self._dirty_wafers.add(wafer_id)
+            self.changed()
+            self._save_if_changed()
+
+    def unload(self, tool: str) -> str:
+        """Take the wafer off ``tool`` back to the cassette; return its id."""
+        with self.lock:
+            wafer = self.wafer_on(tool)
+            if wafer is None:
+                raise InputError("holds no wafer", field=tool)
+            now = self.now()
+            self._evolve_all(now)
+            self.holders[tool] = None
+            wafer.location = "cassette"
+            wafer.temperature = self.parameters.room_temperature
+            wafer.record(now, "unload", tool)
+            self._dirty_wafers.add(wafer.wafer_id)
+            self.changed()
+            self._save_if_changed()
+            return wafer.wafer_id
+
+    def _spinner(self) -> SCK300PSim:
+        spinner = self.devices["spin_coater"]
+        assert isinstance(spinner, SCK300PSim)
+        return spinner
+
+    def dispense_resist(self, resist: ResistParameters | None = None) -> None:
+        """A puddle of resist on the wafer on the spin coater (a manual step)."""
+        with self.lock:
+            wafer = self._require("spin_coater")
+            now = self.now()
+            self._evolve_all(now)
+            wafer.dispense(resist or self.resist, now)
+            self._dirty_wafers.add(wafer.wafer_id)
+            self.changed()
+            self._save_if_changed()
+
+    def dispense_developer(self) -> None:
+        """A developer puddle on the wafer on the spin coater."""
+        self._puddle("developer")
+
+    def rinse(self) -> None:
+        """DI water replaces the developer: development stops."""
+        self._puddle("water")
+
+    def spin_dry(self) -> None:
+        self._puddle(None)
+
+    def _puddle(self, kind: str | None) -> None:
+        with self.lock:
+            wafer = self._require("spin_coater")
+            now = self.now()
+            self._evolve_all(now)
+            spinner = self._spinner()
+            spinner.puddle = kind
+            wafer.record(now, "puddle", kind or "dry")
+            self._dirty_wafers.add(wafer.wafer_id)
+            self.changed()
+            self._save_if_changed()
+
+    def _require(self, tool: str) -> Wafer:
+        wafer = self.wafer_on(tool)
+        if wafer is None:
+            raise InputError("holds no wafer", field=tool)
+        return wafer
+
+    # -- light -----------------------------------------------------------------------
+
+    def _source(self) -> DC2200Sim:
+        source = self.devices["exposure_source"]
+        assert isinstance(source, DC2200Sim)
+        return source
+
+    def _stage_position(self) -> tuple[float, float]:
+        stage = self.devices["exposure_stage"]
+        assert isinstance(stage, ESP301Sim)
+        return stage.position()
+
+    def _beam_on_meter(self) -> bool:
+        x, y = self._stage_position()
+        mx, my = self.parameters.meter_position
+        aperture_radius = math.sqrt(self.parameters.meter_aperture / math.pi) * 10.0  # mm
+        return math.hypot(x - mx, y - my) <= aperture_radius
+
+    def light_on_meter(self) -> float:
+        """Irradiance (mW/cm^2) on the meter head now."""
+        shutter = self.devices["exposure_shutter"]
+        assert isinstance(shutter, SC10Sim)
+        if not shutter.is_open() or not self._beam_on_meter():
+            return 0.0
+        return self._source().irradiance()
+
+    def deliver_light(self, start: float, end: float) -> None:
+        """The shutter was open from ``start`` to ``end``: dose what is under the beam."""
+        duration = end - start
+        if duration <= 0 or not math.isfinite(duration):
+            return
+        irradiance = self._source().irradiance()
+        x, y = self._stage_position()
+        target = "meter" if self._beam_on_meter() else "none"
+        wafer = self.wafer_on("exposure_stage")
+        dose = irradiance * duration
+        if target == "none" and wafer is not None and math.hypot(x, y) <= wafer.radius:
+            target = f"wafer {wafer.wafer_id}"
+            from .wafer import Exposure
+
+            wafer.exposures.append(
+                Exposure(x, y, self.parameters.field_size, dose, start, irradiance, duration)
+            )
+            wafer.record(start, "exposure", f"{dose:.3f} mJ/cm2 at ({x:.2f}, {y:.2f}) mm")
+            self._dirty_wafers.add(wafer.wafer_id)
+            self.changed()
+        self.light_log.append(
+            {
+                "start": start,
+                "duration": duration,
+                "irradiance": irradiance,
+                "dose": dose,
+                "target": target,
+                "x": x,
+                "y": y,
+            }
+        )
+
+    # -- faults ------------------------------------------------------------------------
+
+    def inject(
+        self,
+        role: str,
+        kind: str,
+        *,
+        start: float | None = None,
+        count: int = 1,
+        probability: float = 1.0,
+        delay: float = 5.0,
+    ) -> Fault:
+        """Inject a fault into ``role`` from bench time ``start`` (default: now).
+
+        Communication faults (``no_reply``, ``late_reply``, ``garbled_reply``,
+        ``link_lost``, ``instrument_error``) hit the next ``count`` replies
+        (``count=-1``: every reply), each with ``probability``, drawn from the
+        instrument's seeded generator. Physical faults (``heater_runaway``,
+        ``lamp_failure``, ``spinner_stall``) last from ``start`` on.
+        """
+        with self.lock:
+            device = self.device(role)
+            if kind not in FAULT_KINDS:
+                raise InputError(f"unknown fault; faults: {', '.join(FAULT_KINDS)}", field=kind)
+            if kind in PHYSICAL_FAULTS and PHYSICAL_FAULTS[kind] != role:
+                raise InputError(f"a {kind} happens on the {PHYSICAL_FAULTS[kind]}", field=role)
+            if not 0.0 < probability <= 1.0:
+                raise InputError("probability must be in (0, 1]", field="probability")
+            fault = Fault(kind, self.now() if start is None else start, count, probability, delay)
+            device.faults.append(fault)
+            self.changed()
+            self._save_if_changed()
+            return fault
+
+    def clear_faults(self, role: str | None = None) -> None:
+        with self.lock:
+            for name, device in self.devices.items():
+                if role is None or name == role:
+                    device.faults.clear()
+            self.changed()
+            self._save_if_changed()
+
+    # -- logs --------------------------------------------------------------------------
+
+    def log_command(self, role: str, time: float, line: bytes, reply: bytes | None) -> None:
+        entry = {
+            "t": round(time, 6),
+            "role": role,
+            "command": line.decode("latin-1"),
+            "reply": None if reply is None else reply.decode("latin-1"),
+        }
+        self.command_log.append(entry)
+        if self._log_fd is not None:
+            os.write(self._log_fd, (json.dumps(entry) + "\n").encode("utf-8"))
+
+    def log_fault(self, role: str, time: float, kind: str, line: bytes) -> None:
+        self.fault_log.append(
+            {"t": time, "role": role, "fault": kind, "command": line.decode("latin-1")}
+        )
+
+    def commands(self, role: str | None = None) -> list[dict[str, Any]]:
+        """Every command executed (this process, or all of them from the data directory)."""
+        entries = self.command_log
+        if self.data_dir is not None and (self.data_dir / "commands.jsonl").exists():
+            with open(self.data_dir / "commands.jsonl", encoding="utf-8") as log:
+                entries = [json.loads(line) for line in log if line.strip()]
+        return [e for e in entries if role is None or e["role"] == role]
+
+    # -- ground truth --------------------------------------------------------------------
+
+    def true_thickness(self, wafer_id: str, x: Any, y: Any) -> Any:
+        """The film thickness (nm quantity) at (x, y) as the bench has it now."""
+        with self.lock:
+            self._evolve_all(self.now())
+            return Q_(self.wafers[wafer_id].thickness_at(x.m_as(U.mm), y.m_as(U.mm)), U.nm)
+
+    def true_exposures(self, wafer_id: str) -> list[dict[str, Any]]:
+        """Every field exposed on a wafer: position, dose delivered, irradiance, time."""
+        with self.lock:
+            self._evolve_all(self.now())
+            return [
+                {
+                    "x": Q_(e.x, U.mm),
+                    "y": Q_(e.y, U.mm),
+                    "dose": Q_(e.dose, U.mJ_per_cm2),
+                    "irradiance": Q_(e.irradiance, U.mW_per_cm2),
+                    "duration": Q_(e.duration, U.s),
+                }
+                for e in self.wafers[wafer_id].exposures
+            ]
+
+    def true_contrast(
+        self,
+        *,
+        resist: ResistParameters | None = None,
+        thickness: Any = None,
+        peb_temperature: Any = None,
+        peb_time: Any = None,
+        develop_time: Any = None,
+        wafer_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The resist's true contrast curve for a process, and its Dg, D50, D100.
+
+        Give a wafer that has been baked and developed to use its own record,
+        or a process (thickness, PEB temperature and time, develop time).
+        Dg is the first dose that leaves film (NRT > 1 %), D100 the dose that
+        keeps 99 % of it; gamma = 1 / log10(D100 / Dg).
+        """
+        if wafer_id is not None:
+            wafer = self.wafers[wafer_id]
+            resist = wafer.resist_parameters
+            assert resist is not None
+            thermal = wafer.thermal_dose
+            develop = wafer.develop_time
+            film = (
+                wafer.thickness_before_develop(0.0, 0.0)
+                if thickness is None
+                else thickness.m_as(U.nm)
+            )
+        else:
+            resist = resist or self.resist
+            temperature = peb_temperature.m_as(U.degC)
+            seconds = peb_time.m_as(U.s)
+            rate = physics.peb_rate(resist, temperature)
+            thermal = (
+                rate * (1.0 - math.exp(-resist.acid_loss_rate * seconds)) / resist.acid_loss_rate
+            )
+            develop = develop_time.m_as(U.s)
+            film = thickness.m_as(U.nm)
+
+        def nrt(dose: float) -> float:
+            return 1.0 - physics.dissolved_depth(resist, film, dose, thermal, develop) / film
+
+        def crossing(level: float) -> float:
+            low, high = 0.01, 10000.0
+            if nrt(high) < level:
+                return math.inf
+            for _ in range(80):
+                middle = math.sqrt(low * high)
+                if nrt(middle) >= level:
+                    high = middle
+                else:
+                    low = middle
+            return high
+
+        gel, d50, d100 = crossing(0.01), crossing(0.5), crossing(0.99)
+        return {
+            "gel_dose": Q_(gel, U.mJ_per_cm2),
+            "d50": Q_(d50, U.mJ_per_cm2),
+            "d100": Q_(d100, U.mJ_per_cm2),
+            "gamma": 1.0 / math.log10(d100 / gel) if math.isfinite(d100) else 0.0,
+            "nrt": nrt,
+        }
+
+    def safe_state_report(self) -> dict[str, dict[str, Any]]:
+        """The simulators' own view of the bench (for checking safe state)."""
+        with self.lock:
+            self._evolve_all(self.now())
+            return {role: device.safe_state_report() for role, device in self.devices.items()}
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def changed(self) -> None:
+        self._dirty = True
+        for tool, wafer_id in self.holders.items():
+            if wafer_id is not None and tool:
+                self._dirty_wafers.add(wafer_id)
+
+    def _save_if_changed(self) -> None:
+        if self._dirty:
+            self.save()
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def save(self) -> None:
+        """Write the bench's state (atomically) to the data directory, if it has one."""
+        self._dirty = False
+        if self.data_dir is None:
+            self._dirty_wafers.clear()
+            return
+        for wafer_id in sorted(self._dirty_wafers):
+            self._write_json(
+                self.data_dir / "wafers" / f"{wafer_id}.json", self.wafers[wafer_id].to_dict()
+            )
+        self._dirty_wafers.clear()
+        devices = {
+            role: {
+                "state": device.state(),
+                "now": device.now,
+                "rng": _rng_state(device.rng.getstate()),
+                "faults": [f.to_dict() for f in device.faults],
+                "link_down": device.link_down,
+                "commands_executed": device.commands_executed,
+            }
+            for role, device in self.devices.items()
+        }
+        self._write_json(
+            self.data_dir / "bench.json",
+            {
+                "version": STATE_VERSION,
+                "time": self.now(),
+                "seed": self.seed,
+                "holders": self.holders,
+                "wafers": sorted(self.wafers),
+                "devices": devices,
+                "light_log": self.light_log[-1000:],
+            },
+        )
+
+    def _restore(self) -> bool:
+        assert self.data_dir is not None
+        path = self.data_dir / "bench.json"
+        if not path.exists():
+            return False
+        state = json.loads(path.read_text(encoding="utf-8"))
+        self._time_offset = state["time"] - self.clock.monotonic()
+        self.holders = {tool: state["holders"].get(tool) for tool in TOOLS}
+        for wafer_id in state["wafers"]:
+            data = json.loads((self.data_dir / "wafers" / f"{wafer_id}.json").read_text("utf-8"))
+            self.wafers[wafer_id] = Wafer.from_dict(data)
+        for role, saved in state["devices"].items():
+            device = self.devices[role]
+            device.restore(saved["state"])
+            device.now = saved["now"]
+            device.rng.setstate(_rng_state_back(saved["rng"]))
+            device.faults = [Fault(**f) for f in saved["faults"]]
+            device.link_down = saved["link_down"]
+            device.commands_executed = saved["commands_executed"]
+        self.light_log = list(state.get("light_log", []))
+        return True
+
+    def close(self) -> None:
+        with self.lock:
+            self.save()
+            if self._log_fd is not None:
+                os.close(self._log_fd)
+                self._log_fd = None
+
+    # -- reaching it in process --------------------------------------------------------------
+
+    def transport(self, role: str, settings: LinkSettings | None = None) -> BenchTransport:
+        return BenchTransport(self, role, settings or LinkSettings())
+
+    def station(self, path: str | Path | None = None) -> Any:
+        """A :class:`labctl.station.Station` whose roles talk to this bench in process."""
+        from labctl.station import Station, load_station
+
+        from . import definition_path
+
+        config = load_station(path or definition_path("bench_station.toml"))
+
+        def factory(role_config: Any, settings: LinkSettings) -> Transport:
+            return self.transport(role_config.resource, settings)
+
+        return Station(config, clock=self.clock, transport_factory=factory)
+
+
+def _rng_state(state: tuple[Any, ...]) -> list[Any]:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_state_back(state: list[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+class BenchTransport(Transport):
+    """A transport to one instrument of an in-process bench, on the bench's clock.
+
+    Reading waits by advancing the virtual clock to the moment the reply is
+    on the wire (or to the timeout), so drivers, timeouts and instrument
+    dynamics all run on one deterministic time line.
+    """
+
+    def __init__(self, bench: VirtualBench, role: str, settings: LinkSettings) -> None:
+        super().__init__(f"{role} (virtual bench)", settings)
+        self.bench = bench
+        self.role = role
+        self._rx = bytearray()
+        bench.device(role)  # fail early on an unknown role
+
+    def _check_link(self) -> None:
+        if self.bench.devices[self.role].link_down:
+            raise LinkLost("link lost (injected)", instrument=self.name)
+
+    def _open(self) -> None:
+        if self.bench.devices[self.role].link_down:
+            self.bench.reconnect(self.role)
+        self._rx.clear()
+
+    def _close(self) -> None:
+        self._rx.clear()
+
+    def _apply_timeout(self, timeout: float) -> None:
+        pass
+
+    def _write(self, data: bytes) -> None:
+        self._check_link()
+        self.bench.deliver(self.role, data)
+
+    def _wait_for(self, done: Callable[[], bool]) -> None:
+        bench = self.bench
+        deadline = bench.now() + self._timeout
+        while True:
+            self._rx += bench.take_output(self.role, bench.now())
+            if done():
+                return
+            self._check_link()
+            ready = bench.next_ready(self.role)
+            now = bench.now()
+            if ready is None or ready > deadline:
+                bench.clock.sleep(max(0.0, deadline - now))
+                self._rx.clear()
+                raise InstrumentTimeout(
+                    f"no complete reply within {self._timeout:g} s", instrument=self.name
+                )
+            bench.clock.sleep(max(0.0, ready - now))
+
+    def _read_until(self, terminator: bytes) -> bytes:
+        self._wait_for(lambda: terminator in self._rx)
+        end = self._rx.find(terminator) + len(terminator)
+        frame = bytes(self._rx[:end])
+        del self._rx[:end]
+        return frame
+
+    def _read_exact(self, count: int) -> bytes:
+        self._wait_for(lambda: len(self._rx) >= count)
+        frame = bytes(self._rx[:count])
+        del self._rx[:count]
+        return frame
+
+    def _drain(self, quiet: float, limit: float) -> bytes:
+        junk = bytearray(self._rx)
+        self._rx.clear()
+        bench = self.bench
+        start = bench.now()
+        while bench.now() - start < limit:
+            bench.clock.sleep(quiet)
+            chunk = bench.take_output(self.role, bench.now())
+            if not chunk:
+                break
+            junk += chunk
+        return bytes(junk)
+
+
+def wall_time() -> float:
+    """Wall-clock seconds, for benchmarks of simulated time."""
+    return time.perf_counter()
