@@ -12,6 +12,7 @@ wire protocols and the bench's public API speaks pint quantities.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -295,7 +296,7 @@ def proximity_time_constant(bench: BenchParameters) -> float:
     """Wafer-on-plate time constant (s) for the bench's gap and wafer thickness."""
     table = bench.proximity_table
     gap = bench.proximity_gap
-    for (g0, t0), (g1, t1) in zip(table, table[1:], strict=False):
+    for (g0, t0), (g1, t1) in itertools.pairwise(table):
         if gap <= g1 or (g1, t1) == table[-1]:
             tau = t0 + (t1 - t0) * (gap - g0) / (g1 - g0)
             break

@@ -1,4 +1,4 @@
-"""Simulated Newport ESP301 motion controller: two linear axes in mm carrying the wafer and the meter.
+"""Simulated Newport ESP301 motion controller: two axes (mm) carrying the wafer and the meter.
 
 Wire protocol: commands end with ``\\r``, replies ``\\r\\n``; ``[axis]MN[params]``,
 case-insensitive, several commands per line separated by ``;``; set commands

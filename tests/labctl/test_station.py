@@ -71,7 +71,7 @@ BAD_STATIONS = {
     ),
     "bad transport": (
         ('resource = "ASRL2::INSTR"', 'resource = "ASRL2::INSTR"\ntransport = "carrier pigeon"'),
-        "roles.hotplate.transport: 'carrier pigeon' is not 'visa' or 'serial'",
+        "roles.hotplate.transport: 'carrier pigeon' is not one of 'visa', 'serial', 'bench'",
     ),
 }
 
