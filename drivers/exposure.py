@@ -67,6 +67,9 @@ class ExposureSettings:
     current_tolerance: float = 0.02
     #: Extra time allowed for the shutter to report closed (s).
     close_timeout: Any = field(default_factory=lambda: Q_(1.0, U.s))
+    #: A calibration below this irradiance means the source is not lighting
+    #: (a failed LED, a closed shutter, the meter not under the beam).
+    min_irradiance: Any = field(default_factory=lambda: Q_(0.1, U.mW_per_cm2))
 
     @classmethod
     def from_table(cls, table: dict[str, Any], source: str) -> ExposureSettings:
@@ -79,6 +82,7 @@ class ExposureSettings:
             "settle_time": U.s,
             "calibration_max_age": U.s,
             "close_timeout": U.s,
+            "min_irradiance": U.mW_per_cm2,
         }
         values: dict[str, Any] = {}
         for key, raw in table.items():
@@ -257,9 +261,12 @@ class ExposureTool:
             self.shutter.close_shutter()
         power = sum(readings[1:], readings[0]) / len(readings)
         irradiance = (power / self.meter.aperture_area).to(U.mW_per_cm2)
-        if irradiance.magnitude <= 0:
+        if irradiance < s.min_irradiance:
             raise HardwareStateError(
-                f"the meter reads {power:~P} with the source on: is the LED working?",
+                f"the meter reads {format_quantity(power.to(U.mW))} "
+                f"({format_quantity(irradiance)}) with the source on at "
+                f"{format_quantity(s.led_current)}: is the LED working? "
+                f"(minimum {format_quantity(s.min_irradiance)})",
                 instrument=self.meter.name,
             )
         self.calibration = Calibration(

@@ -88,6 +88,9 @@ class ScriptedTransport(Transport):
         del self._pending[:count]
         return frame
 
+    def _take_pending(self) -> bytes:
+        return self._drain(0.0, 0.0)
+
     def _drain(self, quiet: float, limit: float) -> bytes:
         junk = bytes(self._pending)
         self._pending.clear()

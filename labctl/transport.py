@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import select
 import threading
@@ -160,6 +161,9 @@ class LinkSettings:
     resync_quiet: float = 0.05
     #: The longest a resynchronization may drain before giving up (s).
     resync_limit: float = 2.0
+    #: For this long after a timeout (s), input that is already waiting when
+    #: a command is about to be sent is a late reply and is thrown away.
+    late_window: float = 30.0
 
 
 class Transport(ABC):
@@ -177,6 +181,8 @@ class Transport(ABC):
         self.lock = threading.RLock()
         self._timeout = settings.timeout
         self._suspect = False
+        #: Until this time (``_now()``) a late reply may still arrive.
+        self._late_until = -math.inf
         self._is_open = False
         #: Bytes discarded by resynchronizations, for diagnosis.
         self.discarded: list[bytes] = []
@@ -250,8 +256,8 @@ class Transport(ABC):
         with self.lock:
             if not self._is_open:
                 self.open()
-            if self._suspect:
-                self.resynchronize()
+            if self._suspect or self._late_until > -math.inf:
+                self._before_command()
             try:
                 self._write(data)
             except _MAPPED_OR_OURS as exc:
@@ -282,8 +288,8 @@ class Transport(ABC):
         with self.lock:
             if not self._is_open:
                 self.open()
-            if self._suspect:
-                self.resynchronize()
+            if self._suspect or self._late_until > -math.inf:
+                self._before_command()
             try:
                 self._write(data)
                 return self._read_until(terminator)
@@ -295,7 +301,26 @@ class Transport(ABC):
         mapped = map_exception(exc, self.name)
         if isinstance(mapped, CommunicationError):
             self._suspect = True
+        if isinstance(mapped, InstrumentTimeout):
+            self._late_until = self._now() + self.settings.late_window
         return mapped
+
+    def _before_command(self) -> None:
+        """Resynchronize a suspect link; throw away a late reply that has arrived."""
+        if self._suspect:
+            self.resynchronize()
+            return
+        if self._now() > self._late_until:
+            self._late_until = -math.inf
+            return
+        junk = self._take_pending()
+        if junk:
+            log.warning("%s: discarded late reply %r", self.name, junk)
+            self.discarded.append(junk)
+
+    def _now(self) -> float:
+        """The clock the late-reply window is measured on (s)."""
+        return time.monotonic()
 
     def mark_suspect(self) -> None:
         """Tell the transport a reply did not parse: resynchronize before next write."""
@@ -341,6 +366,10 @@ class Transport(ABC):
 
     @abstractmethod
     def _drain(self, quiet: float, limit: float) -> bytes: ...
+
+    def _take_pending(self) -> bytes:
+        """Input that has already arrived, without waiting (a very short drain)."""
+        return self._drain(0.001, 0.01)
 
 
 _resource_managers: dict[str, Any] = {}
@@ -602,6 +631,21 @@ class SerialTransport(Transport):
         frame = bytes(buffer[:count])
         del buffer[:count]
         return frame
+
+    def _take_pending(self) -> bytes:
+        junk = bytearray(self._buffer)
+        self._buffer.clear()
+        if self._fd is not None:
+            while select.select([self._fd], [], [], 0)[0]:
+                chunk = os.read(self._fd, 4096)
+                if not chunk:
+                    break
+                junk += chunk
+        else:
+            waiting = self._serial.in_waiting
+            if waiting:
+                junk += self._serial.read(waiting)
+        return bytes(junk)
 
     def _drain(self, quiet: float, limit: float) -> bytes:
         junk = bytearray(self._buffer)

@@ -688,6 +688,14 @@ class BenchTransport(Transport):
         del self._rx[:count]
         return frame
 
+    def _now(self) -> float:
+        return self.bench.now()
+
+    def _take_pending(self) -> bytes:
+        junk = bytes(self._rx) + self.bench.take_output(self.role, self.bench.now())
+        self._rx.clear()
+        return junk
+
     def _drain(self, quiet: float, limit: float) -> bytes:
         junk = bytearray(self._rx)
         self._rx.clear()

@@ -135,11 +135,9 @@ class ResistParameters:
 
     def spin_constant(self) -> float:
         """K scaled to this resist's solids and viscosity (um * rpm^b)."""
-        return (
-            self.spin_k
-            * (self.solids / self.solids_reference) ** self.solids_exponent
-            * (self.viscosity / self.viscosity_reference) ** self.viscosity_exponent
-        )
+        solids = (self.solids / self.solids_reference) ** self.solids_exponent
+        viscosity = (self.viscosity / self.viscosity_reference) ** self.viscosity_exponent
+        return float(self.spin_k * solids * viscosity)
 
     def refractive_index(self, wavelength_um: float) -> float:
         """Cauchy index at ``wavelength_um``."""
@@ -240,7 +238,7 @@ def final_spin_thickness(resist: ResistParameters, rpm: float) -> float:
     """Film thickness (um) a long spin at ``rpm`` converges to."""
     if rpm <= 0:
         return math.inf
-    return resist.spin_constant() * rpm ** (-resist.spin_exponent)
+    return float(resist.spin_constant() * rpm ** (-resist.spin_exponent))
 
 
 def spin_film_step(
@@ -376,7 +374,8 @@ def development_rate(resist: ResistParameters, crosslink: float) -> float:
         return resist.rate_min
     m = crosslink / resist.crosslink_max
     u = (1.0 - m) ** resist.mack_n
-    return resist.rate_max * (resist.mack_a + 1.0) * u / (resist.mack_a + u) + resist.rate_min
+    rate = resist.rate_max * (resist.mack_a + 1.0) * u / (resist.mack_a + u)
+    return float(rate + resist.rate_min)
 
 
 def dissolved_depth(

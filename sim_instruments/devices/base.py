@@ -70,7 +70,7 @@ class SimDevice:
     def split_lines(self, data: bytes) -> list[bytes]:
         """Cut complete command lines out of the input stream."""
         self._input += data
-        lines = []
+        lines: list[bytes] = []
         terminator = self.input_terminator
         while True:
             index = self._input.find(terminator)

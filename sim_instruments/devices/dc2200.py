@@ -192,7 +192,7 @@ class DC2200Sim(SimDevice):
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.queue.entries = [tuple(e) for e in state.pop("queue", [])]  # type: ignore[misc]
+        self.queue.entries = [tuple(e) for e in state.pop("queue", [])]
         for key, value in state.items():
             setattr(self, key, value)
 

@@ -229,7 +229,7 @@ class ESP301Sim(SimDevice):
             axis = self.axes[int(number)]
             for key, value in values.items():
                 setattr(axis, key, value)
-        self.errors = [tuple(e) for e in state["errors"]]  # type: ignore[misc]
+        self.errors = [tuple(e) for e in state["errors"]]
 
     def safe_state_report(self) -> dict[str, Any]:
         return {f"axis{n}_moving": abs(a.target - a.position) > 1e-9 for n, a in self.axes.items()}

@@ -141,6 +141,6 @@ class PM100DSim(SimDevice):
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.queue.entries = [tuple(e) for e in state.pop("queue", [])]  # type: ignore[misc]
+        self.queue.entries = [tuple(e) for e in state.pop("queue", [])]
         for key, value in state.items():
             setattr(self, key, value)

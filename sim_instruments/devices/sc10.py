@@ -14,6 +14,7 @@ the meter).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .base import SimDevice
@@ -107,7 +108,7 @@ class SC10Sim(SimDevice):
         return echo + value.encode("ascii") + b"\r> "
 
     def command(self, command: str) -> str | None:
-        queries = {
+        queries: dict[str, Callable[[], str]] = {
             "id?": lambda: IDENTITY,
             "ens?": lambda: "1" if self.enabled else "0",
             "rep?": lambda: str(self.repeat),
