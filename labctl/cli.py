@@ -114,6 +114,94 @@ def resources(backend: str) -> None:
         click.echo(name)
 
 
+@cli.group()
+def sim() -> None:
+    """The simulated bench."""
+
+
+@sim.command("serve")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the pty symlinks and the station file go (default: a new temporary directory).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the bench's wafers and instrument state here (survives restarts).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of all noise and faults."
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.001, max=1000.0),
+    default=1.0,
+    show_default=True,
+    help="Bench seconds per wall second.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="ROLE:KIND[:key=value,...]",
+    help="Inject a fault, e.g. hotplate:heater_runaway:start=600 or "
+    "spin_coater:no_reply:count=-1,probability=0.01 (repeatable).",
+)
+def sim_serve(
+    directory: Path | None,
+    data_dir: Path | None,
+    seed: int,
+    speed: float,
+    faults: tuple[str, ...],
+) -> None:
+    """Serve every instrument of the virtual bench on loopback TCP and pseudo-terminals.
+
+    Prints each resource and writes a station file pointing at them; runs
+    until interrupted. Binds to 127.0.0.1 only.
+    """
+    import signal
+    import tempfile
+    import threading
+
+    from sim_instruments.bench import VirtualBench
+    from sim_instruments.serve import BenchServer, parse_fault
+
+    from .clock import ScaledClock
+    from .errors import InputError
+
+    parsed = []
+    for spec in faults:
+        try:
+            parsed.append(parse_fault(spec))
+        except ValueError as exc:
+            raise InputError(str(exc), field="--fault") from None
+    bench = VirtualBench(data_dir=data_dir, seed=seed, clock=ScaledClock(speed))
+    for role, kind, options in parsed:
+        bench.inject(role, kind, **options)
+    directory = directory or Path(tempfile.mkdtemp(prefix="labctl-sim-"))
+    server = BenchServer(bench, directory)
+    server.start()
+    station = server.write_station()
+    for role, resource in server.resources().items():
+        click.echo(f"{role:18s} {resource}")
+    click.echo(f"station file       {station}")
+    click.echo(f"bench speed        {speed:g}x real time; Ctrl-C stops", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one-line errors, meaningful exit codes."""
     from .errors import InputError, LabctlError

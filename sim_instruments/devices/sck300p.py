@@ -105,7 +105,8 @@ class SCK300PSim(SimDevice):
                 end = stall
             dt = end - self.now
             target = self.commanded_speed()
-            tau = bench.motor_time_constant if (self.motor_on and target > 0) else COAST_TIME
+            # Powered, the controller brakes to its target; unpowered, it coasts.
+            tau = bench.motor_time_constant if self.motor_on else COAST_TIME
             if self.physical_fault("spinner_stall"):
                 tau = bench.motor_time_constant  # a stalled rotor stops hard
             speed_before = self.speed

@@ -1,0 +1,278 @@
+"""Serve the virtual bench on real links: pseudo-terminals and loopback TCP.
+
+``labctl sim serve`` runs this in its own process, so the bench's physical
+state outlives the software that drives it, as real hardware does:
+
+* the serial instruments (spin coater, hotplate, shutter, stage) each get a
+  pseudo-terminal, reached through a stable symlink in the serve directory
+  (``<dir>/spin_coater`` ...) - after an injected lost link the pty is
+  replaced and the symlink re-pointed, the way a USB adapter re-enumerates;
+* the USBTMC and network instruments (LED driver, power meter, ellipsometer)
+  each get a TCP socket on 127.0.0.1 (VISA ``TCPIP0::127.0.0.1::<port>::SOCKET``);
+* a wafer handler (labctl's own small ASCII protocol, see
+  ``docs/instruments/wafer_handler.md``) moves wafers and injects faults.
+
+Every listener binds to 127.0.0.1 only. The bench runs on a real-time
+clock, optionally sped up; replies leave when the instrument would send them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import threading
+import tty
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import LabctlError
+
+from .bench import VirtualBench
+
+__all__ = ["SERIAL_ROLES", "TCP_ROLES", "BenchServer", "parse_fault"]
+
+SERIAL_ROLES = ("spin_coater", "hotplate", "exposure_shutter", "exposure_stage")
+TCP_ROLES = ("exposure_source", "exposure_meter", "ellipsometer")
+LOOPBACK = "127.0.0.1"
+#: How often a link looks for replies that have become due (s, wall clock).
+POLL = 0.001
+
+
+def parse_fault(spec: str) -> tuple[str, str, dict[str, Any]]:
+    """``role:kind[:key=value,...]`` -> (role, kind, options) for :meth:`VirtualBench.inject`."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise ValueError(f"{spec!r} is not role:kind[:key=value,...]")
+    role, kind = parts[0], parts[1]
+    options: dict[str, Any] = {}
+    if len(parts) == 3 and parts[2]:
+        for item in parts[2].split(","):
+            key, equals, value = item.partition("=")
+            if not equals or key not in ("start", "count", "probability", "delay"):
+                raise ValueError(f"{item!r}: options are start, count, probability, delay")
+            options[key] = int(value) if key == "count" else float(value)
+    return role, kind, options
+
+
+class _Link(threading.Thread):
+    """One instrument's end of a link: bytes in to the bench, due replies out."""
+
+    def __init__(self, server: BenchServer, role: str) -> None:
+        super().__init__(name=f"sim-{role}", daemon=True)
+        self.server = server
+        self.bench = server.bench
+        self.role = role
+        self.stopping = threading.Event()
+
+    def pump(self, read_fd: int, send: Any) -> str:
+        """Serve one connection; return why it ended: "closed", "lost" or "stop"."""
+        bench = self.bench
+        device = bench.devices[self.role]
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([read_fd], [], [], POLL)
+            if ready:
+                try:
+                    data = os.read(read_fd, 4096)
+                except OSError:
+                    return "closed"
+                if not data:
+                    return "closed"
+                bench.deliver(self.role, data)
+            if device.link_down:
+                return "lost"
+            due = bench.take_output(self.role, bench.now())
+            if due:
+                try:
+                    send(due)
+                except OSError:
+                    return "closed"
+        return "stop"
+
+
+class _PtyLink(_Link):
+    def __init__(self, server: BenchServer, role: str) -> None:
+        super().__init__(server, role)
+        self.path = server.directory / role
+        self._open_pty()
+
+    def _open_pty(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        temporary = self.path.with_suffix(".new")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        temporary.symlink_to(os.ttyname(self.slave))
+        os.replace(temporary, self.path)
+
+    def _close_pty(self) -> None:
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            why = self.pump(self.master, lambda data: os.write(self.master, data))
+            if why == "stop":
+                break
+            # A lost link: the adapter disappears and comes back as a new pty.
+            self._close_pty()
+            self.bench.reconnect(self.role)
+            self._open_pty()
+        self._close_pty()
+
+    @property
+    def resource(self) -> str:
+        return str(self.path)
+
+
+class _TcpLink(_Link):
+    def __init__(self, server: BenchServer, role: str) -> None:
+        super().__init__(server, role)
+        self.listener = socket.create_server((LOOPBACK, 0))
+        self.port = self.listener.getsockname()[1]
+
+    def run(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.bench.reconnect(self.role)  # a new client: a fresh link
+            with connection:
+                self.pump(connection.fileno(), connection.sendall)
+        self.listener.close()
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP0::{LOOPBACK}::{self.port}::SOCKET"
+
+
+class _HandlerLink(threading.Thread):
+    """The wafer handler: ``NEW W01`` / ``LOAD W01 hotplate`` / ... one line, one reply."""
+
+    def __init__(self, server: BenchServer) -> None:
+        super().__init__(name="sim-wafer-handler", daemon=True)
+        self.bench = server.bench
+        self.listener = socket.create_server((LOOPBACK, 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+
+    def execute(self, line: str) -> str:
+        words = line.split()
+        if not words:
+            return "ERR empty command"
+        verb, arguments = words[0].upper(), words[1:]
+        bench = self.bench
+        try:
+            if verb == "NEW" and len(arguments) == 1:
+                bench.new_wafer(arguments[0])
+            elif verb == "LOAD" and len(arguments) == 2:
+                bench.load(arguments[0], arguments[1])
+            elif verb == "UNLOAD" and len(arguments) == 1:
+                return f"OK {bench.unload(arguments[0])}"
+            elif verb == "WHERE" and len(arguments) == 1:
+                wafer = bench.wafers.get(arguments[0])
+                return f"OK {wafer.location}" if wafer else "ERR no such wafer"
+            elif verb == "DISPENSE" and arguments in (["RESIST"], ["DEVELOPER"]):
+                if arguments[0] == "RESIST":
+                    bench.dispense_resist()
+                else:
+                    bench.dispense_developer()
+            elif verb == "RINSE" and not arguments:
+                bench.rinse()
+            elif verb == "DRY" and not arguments:
+                bench.spin_dry()
+            elif verb == "TIME" and not arguments:
+                return f"OK {bench.now():.3f}"
+            elif verb == "FAULT" and len(arguments) >= 2:
+                options = parse_fault(
+                    ":".join([arguments[0], arguments[1], ",".join(arguments[2:])])
+                )[2]
+                bench.inject(arguments[0], arguments[1], **options)
+            else:
+                return f"ERR unknown command {line.strip()!r}"
+        except (LabctlError, ValueError) as exc:
+            return f"ERR {exc}"
+        return "OK"
+
+    def run(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with connection, connection.makefile("rwb") as stream:
+                for raw in stream:
+                    reply = self.execute(raw.decode("ascii", "replace"))
+                    stream.write(reply.encode("ascii", "replace") + b"\n")
+                    stream.flush()
+        self.listener.close()
+
+
+class BenchServer:
+    """Every instrument of ``bench`` on a real link, plus the wafer handler."""
+
+    def __init__(self, bench: VirtualBench, directory: str | Path) -> None:
+        self.bench = bench
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.links: dict[str, _Link] = {}
+        for role in SERIAL_ROLES:
+            self.links[role] = _PtyLink(self, role)
+        for role in TCP_ROLES:
+            self.links[role] = _TcpLink(self, role)
+        self.handler = _HandlerLink(self)
+
+    def start(self) -> None:
+        for link in self.links.values():
+            link.start()
+        self.handler.start()
+
+    def stop(self) -> None:
+        for link in self.links.values():
+            link.stopping.set()
+        self.handler.stopping.set()
+        for link in self.links.values():
+            link.join(timeout=5)
+        self.handler.join(timeout=5)
+        self.bench.close()
+
+    def resources(self) -> dict[str, str]:
+        resources = {role: link.resource for role, link in self.links.items()}  # type: ignore[attr-defined]
+        resources["wafer_handler"] = f"{LOOPBACK}:{self.handler.port}"
+        return resources
+
+    def station_text(self) -> str:
+        """A station file that points every role at this server."""
+        from . import definition_path
+
+        template = definition_path("bench_station.toml").read_text(encoding="utf-8")
+        lines = []
+        role = None
+        for line in template.splitlines():
+            if line.startswith("[roles.") and line.count(".") == 1:
+                role = line[len("[roles.") : -1]
+            if line.startswith("resource = ") and role is not None:
+                link = self.links[role]
+                line = f'resource = "{link.resource}"'  # type: ignore[attr-defined]
+            if line == 'transport = "bench"':
+                line = 'transport = "serial"' if role in SERIAL_ROLES else 'transport = "visa"'
+            lines.append(line)
+        header = (
+            "# Written by `labctl sim serve`: every role on the served virtual bench.\n"
+            f"# Wafer handler: {LOOPBACK}:{self.handler.port}\n"
+        )
+        text = "\n".join(lines) + "\n"
+        return header + text.split("\n", 3)[3].replace(
+            'name = "virtual bench"', 'name = "served virtual bench"'
+        )
+
+    def write_station(self, path: str | Path | None = None) -> Path:
+        target = Path(path) if path is not None else self.directory / "station.toml"
+        target.write_text(self.station_text(), encoding="utf-8")
+        return target
