@@ -104,15 +104,16 @@ class VirtualBench:
         self._dirty_wafers: set[str] = set()
         self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
         self._log_fd: int | None = None
+        self._light_fd: int | None = None
         self._time_offset = 0.0
         restored = False
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             (self.data_dir / "wafers").mkdir(exist_ok=True)
             restored = self._restore()
-            self._log_fd = os.open(
-                self.data_dir / "commands.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-            )
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            self._log_fd = os.open(self.data_dir / "commands.jsonl", flags, 0o644)
+            self._light_fd = os.open(self.data_dir / "light.jsonl", flags, 0o644)
         if not restored:
             for role, device in self.devices.items():
                 banner = device.banner()
@@ -341,17 +342,18 @@ class VirtualBench:
             wafer.record(start, "exposure", f"{dose:.3f} mJ/cm2 at ({x:.2f}, {y:.2f}) mm")
             self._dirty_wafers.add(wafer.wafer_id)
             self.changed()
-        self.light_log.append(
-            {
-                "start": start,
-                "duration": duration,
-                "irradiance": irradiance,
-                "dose": dose,
-                "target": target,
-                "x": x,
-                "y": y,
-            }
-        )
+        entry = {
+            "start": start,
+            "duration": duration,
+            "irradiance": irradiance,
+            "dose": dose,
+            "target": target,
+            "x": x,
+            "y": y,
+        }
+        self.light_log.append(entry)
+        if self._light_fd is not None:
+            os.write(self._light_fd, (json.dumps(entry) + "\n").encode("utf-8"))
 
     # -- faults ------------------------------------------------------------------------
 
@@ -531,12 +533,21 @@ class VirtualBench:
         os.replace(temporary, path)
 
     def save(self) -> None:
-        """Write the bench's state (atomically) to the data directory, if it has one."""
+        """Write the bench's state (atomically) to the data directory, if it has one.
+
+        One file, ``bench.json``, holds the instruments and the wafers on the
+        tools (what changes with time); a wafer in the cassette is written to
+        ``wafers/<id>.json`` when it gets there. Each write is a rename of a
+        complete file, so a process killed at any moment leaves the previous
+        or the new state, never half of one. (Surviving a power cut would
+        need an fsync per change; a killed process does not.)
+        """
         self._dirty = False
         if self.data_dir is None:
             self._dirty_wafers.clear()
             return
-        for wafer_id in sorted(self._dirty_wafers):
+        held = {wafer_id for wafer_id in self.holders.values() if wafer_id is not None}
+        for wafer_id in sorted(self._dirty_wafers - held):
             self._write_json(
                 self.data_dir / "wafers" / f"{wafer_id}.json", self.wafers[wafer_id].to_dict()
             )
@@ -545,7 +556,6 @@ class VirtualBench:
             role: {
                 "state": device.state(),
                 "now": device.now,
-                "rng": _rng_state(device.rng.getstate()),
                 "faults": [f.to_dict() for f in device.faults],
                 "link_down": device.link_down,
                 "commands_executed": device.commands_executed,
@@ -560,8 +570,8 @@ class VirtualBench:
                 "seed": self.seed,
                 "holders": self.holders,
                 "wafers": sorted(self.wafers),
+                "held_wafers": {w: self.wafers[w].to_dict() for w in sorted(held)},
                 "devices": devices,
-                "light_log": self.light_log[-1000:],
             },
         )
 
@@ -573,26 +583,35 @@ class VirtualBench:
         state = json.loads(path.read_text(encoding="utf-8"))
         self._time_offset = state["time"] - self.clock.monotonic()
         self.holders = {tool: state["holders"].get(tool) for tool in TOOLS}
+        held = state.get("held_wafers", {})
         for wafer_id in state["wafers"]:
-            data = json.loads((self.data_dir / "wafers" / f"{wafer_id}.json").read_text("utf-8"))
+            if wafer_id in held:
+                data = held[wafer_id]
+            else:
+                data = json.loads(
+                    (self.data_dir / "wafers" / f"{wafer_id}.json").read_text("utf-8")
+                )
             self.wafers[wafer_id] = Wafer.from_dict(data)
         for role, saved in state["devices"].items():
             device = self.devices[role]
             device.restore(saved["state"])
             device.now = saved["now"]
-            device.rng.setstate(_rng_state_back(saved["rng"]))
             device.faults = [Fault(**f) for f in saved["faults"]]
             device.link_down = saved["link_down"]
             device.commands_executed = saved["commands_executed"]
-        self.light_log = list(state.get("light_log", []))
+            # The noise continues from a generator re-seeded by the command
+            # count, not from the saved generator state (625 words a device,
+            # most of the cost of a save): still deterministic for a seed.
+            device.rng.seed(f"{self.seed}:{role}:{device.commands_executed}")
         return True
 
     def close(self) -> None:
         with self.lock:
             self.save()
-            if self._log_fd is not None:
-                os.close(self._log_fd)
-                self._log_fd = None
+            for fd in (self._log_fd, self._light_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._log_fd = self._light_fd = None
 
     # -- reaching it in process --------------------------------------------------------------
 
@@ -611,16 +630,6 @@ class VirtualBench:
             return self.transport(role_config.resource, settings)
 
         return Station(config, clock=self.clock, transport_factory=factory)
-
-
-def _rng_state(state: tuple[Any, ...]) -> list[Any]:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _rng_state_back(state: list[Any]) -> tuple[Any, ...]:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
 
 
 class BenchTransport(Transport):

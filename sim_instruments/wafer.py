@@ -11,7 +11,7 @@ Coordinates are wafer coordinates in mm, origin at the centre.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import physics
@@ -130,8 +130,12 @@ class Wafer:
         return max(0.0, thickness - removed)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Written at every change of the bench: a flat copy, not dataclasses.asdict
+        # (which recurses into every tuple and costs milliseconds per wafer).
+        data = dict(self.__dict__)
         data["shape"] = list(self.shape)
+        data["exposures"] = [dict(e.__dict__) for e in self.exposures]
+        data["events"] = [list(e) for e in self.events]
         return data
 
     @classmethod

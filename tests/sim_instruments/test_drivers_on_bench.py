@@ -24,7 +24,6 @@ from labctl.station import Station
 from labctl.units import Q_
 from sim_instruments.bench import VirtualBench
 from sim_instruments.serve import BenchServer
-from tests.sim_instruments.conftest import coat
 
 SPEED = 50.0
 
@@ -62,7 +61,7 @@ def test_spin_coater_reaches_and_holds_speed_then_stops(rig: tuple[VirtualBench,
 
 
 def test_hotplate_heats_to_its_setpoint(rig: tuple[VirtualBench, Any]) -> None:
-    bench, station = rig
+    _, station = rig
     plate = station["hotplate"]
     plate.heat_to(Q_(90, "degC"))
     plate.wait(Q_(45, "s"))
