@@ -115,6 +115,73 @@ def resources(backend: str) -> None:
 
 
 @cli.group()
+def formulation() -> None:
+    """Resist formulations: composition and the patent-claim check."""
+
+
+@formulation.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: hash, composition, claims."
+)
+def formulation_check(file: Path, as_json: bool) -> None:
+    """Validate FILE, print its composition and a verdict for each of claims 1-13.
+
+    Exit 0 for a valid file whatever the verdicts; 2 for an invalid one.
+    """
+    from .formulation import format_composition, load_formulation
+
+    recipe = load_formulation(file)
+    verdicts = recipe.check_claims()
+    if as_json:
+        import json
+
+        click.echo(
+            json.dumps(
+                {
+                    "name": recipe.name,
+                    "hash": recipe.content_hash(),
+                    "composition": recipe.composition_json(),
+                    "claims": {str(k): v.to_dict() for k, v in verdicts.items()},
+                },
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=140)
+    table = Table(title=f"{recipe.name}  ({file})")
+    for column in ("role", "component", "amount", "wt % of solids", "moles"):
+        table.add_column(column)
+    for row in format_composition(recipe):
+        table.add_row(*row)
+    console.print(table)
+    composition = recipe.composition()
+    ratio = composition["b1_b2_mole_ratio"]
+    console.print(
+        f"total solids {composition['total_solids'].magnitude:.4g} "
+        f"{composition['total_solids'].units:~P}; solids content "
+        f"{composition['solids_content'].magnitude:.3g} % of the solution; "
+        f"B-1/B-2 mole ratio {'n/a' if ratio is None else f'{ratio.magnitude:.4g}'}"
+    )
+    console.print(f"hash {recipe.content_hash()}")
+    marks = {
+        "met": "[green]met[/green]",
+        "not_met": "[red]not met[/red]",
+        "undetermined": "[yellow]undetermined[/yellow]",
+    }
+    claims = Table(title="patent claims 1-13")
+    claims.add_column("claim")
+    claims.add_column("verdict")
+    claims.add_column("reason")
+    for number, verdict in verdicts.items():
+        claims.add_row(str(number), marks[verdict.verdict], verdict.reason.split(": ", 1)[1])
+    console.print(claims)
+
+
+@cli.group()
 def sim() -> None:
     """The simulated bench."""
 
