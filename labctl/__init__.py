@@ -7,6 +7,7 @@ The core package knows no instrument model. Its modules:
 ``clock``      real and virtual clocks
 ``transport``  the transport contract; pyvisa and pyserial behind it
 ``station``    station files -> roles -> drivers
+``formulation`` formulation files -> composition -> claim checks
 ``testing``    byte-exact protocol testing (``expected_protocol``)
 ``cli``        the ``labctl`` command
 

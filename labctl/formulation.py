@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import FormulationError
 from .units import Q_, U, format_quantity, ureg
@@ -202,7 +202,7 @@ def _quantity(raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, wh
     if not isinstance(raw, str):
         raise _fail(source, where, f'{raw!r} needs a unit: write it as a string like "{what}"')
     try:
-        quantity = ureg.Quantity(raw)
+        quantity: Any = ureg.Quantity(raw)
     except Exception:
         raise _fail(source, where, f'{raw!r} is not a quantity like "{what}"') from None
     if not isinstance(quantity, ureg.Quantity) or not any(
@@ -362,7 +362,8 @@ def _parse_units(raw: Any, where: str, source: str) -> tuple[RepeatingUnit, ...]
             raise _fail(
                 source,
                 f"{here}.{sorted(extra)[0]}",
-                f"formula ({formula}) has no such substituent; it has: {', '.join(allowed) or 'none recorded'}",
+                f"formula ({formula}) has no such substituent; "
+                f"it has: {', '.join(allowed) or 'none recorded'}",
             )
         for key in ("n", "a", "b", "c", "d", "e", "f"):
             if key in substituents:
@@ -472,11 +473,11 @@ class Formulation:
 
     def solids_fraction(self, role: str) -> float:
         """Weight fraction (0-1) of ``role`` in the total solids."""
-        total = self.total_solids().magnitude
+        total = float(self.total_solids().magnitude)
         return sum(self._mass(c) for c in self.by_role(role)) / total
 
     def moles(self, component: Component) -> Any:
-        """Moles of a component (mol, or mol per part by weight), None without a molecular weight."""
+        """Moles (mol, or mol per part by weight); None without a molecular weight."""
         if component.molecular_weight is None:
             return None
         per_gram = self._mass(component) / float(component.molecular_weight.m_as(GRAM_PER_MOLE))
@@ -620,7 +621,20 @@ def _canonical_structure(structure: Mapping[str, Any]) -> dict[str, Any]:
 class _ClaimCheck:
     """The claim logic, one method per claim; each returns (verdict, reason)."""
 
-    PARENTS = {2: 1, 3: 1, 4: 1, 5: 1, 6: 2, 7: 4, 8: 1, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1}
+    PARENTS: ClassVar[dict[int, int]] = {
+        2: 1,
+        3: 1,
+        4: 1,
+        5: 1,
+        6: 2,
+        7: 4,
+        8: 1,
+        9: 1,
+        10: 1,
+        11: 1,
+        12: 1,
+        13: 1,
+    }
 
     def __init__(self, formulation: Formulation) -> None:
         self.f = formulation
@@ -728,7 +742,8 @@ class _ClaimCheck:
                 return verdict, reason
         return (
             "met",
-            "resin, B-1 phenol with >= 2 groups on benzene rings, B-2 with >= 2 N-CH2-OR groups, acid generator",
+            "resin, B-1 phenol with >= 2 groups on benzene rings, "
+            "B-2 with >= 2 N-CH2-OR groups, acid generator",
         )
 
     def claim2(self) -> tuple[str, str]:
@@ -793,7 +808,7 @@ class _ClaimCheck:
         components = self.f.by_role("crosslinker_b1")
         if not components:
             return "not_met", "no B-1"
-        results = [test(c) for c in components]
+        results: list[tuple[str, str]] = [test(c) for c in components]
         for verdict in ("not_met", "undetermined"):
             for v, reason in results:
                 if v == verdict:
@@ -848,7 +863,8 @@ class _ClaimCheck:
                 )
         return (
             "not_met",
-            f"B-2 skeleton is {components[0].structure.get('skeleton')!r}, not melamine, urea, imidazolidine or glycoluril",
+            f"B-2 skeleton is {components[0].structure.get('skeleton')!r}, "
+            "not melamine, urea, imidazolidine or glycoluril",
         )
 
     def _wt_claim(self, role: str, label: str) -> tuple[str, str]:
