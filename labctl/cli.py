@@ -114,6 +114,275 @@ def resources(backend: str) -> None:
         click.echo(name)
 
 
+def _data_option(function: Any) -> Any:
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data directory (default: $LABCTL_DATA or ./labctl-data).",
+    )(function)
+
+
+def _data_dir(value: Path | None) -> Path:
+    from .store import default_data_dir
+
+    return value if value is not None else default_data_dir()
+
+
+def _progress_runner(total: int) -> Any:
+    """A rich progress bar with ETA, advanced once per step."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = progress.add_task("starting", total=total)
+
+    def advance(description: str) -> None:
+        progress.update(task, advance=1, description=description)
+
+    return progress, advance
+
+
+def _report(outcome: Any) -> None:
+    color = {"completed": "green", "incomplete": "yellow"}.get(outcome.status, "red")
+    click.secho(f"run {outcome.run_id}: {outcome.status}", fg=color, bold=True)
+    click.echo(f"  {outcome.reason}")
+    click.echo(
+        f"  steps executed {outcome.steps_executed}, replayed {outcome.steps_replayed}; "
+        f"measurements {outcome.measurements}"
+    )
+    for wafer, why in outcome.quarantined.items():
+        click.echo(f"  quarantined {wafer}: {why}")
+    click.echo(f"  data: {outcome.data_dir.resolve() / 'labctl.sqlite'}")
+    click.echo(f"  see: labctl show {outcome.run_id} --data {outcome.data_dir}")
+
+
+def _exit_for(status: str) -> None:
+    if status not in ("completed",):
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("protocol")
+@click.option("--sim", is_flag=True, help="Run on the virtual bench (in process, virtual time).")
+@click.option(
+    "--station",
+    "station_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Station file of a real bench.",
+)
+@click.option(
+    "--formulation",
+    "formulation_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Formulation file (TOML).",
+)
+@click.option(
+    "--recipe",
+    "recipe_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Recipe file (TOML) with the protocol's parameters.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help='Override a parameter, e.g. --set coat_speed="2500 rpm" (repeatable).',
+)
+@click.option("--unattended", is_flag=True, help="No operator: refuse steps nobody can do.")
+@click.option("--operator", default=None, help="Who runs it (default: the login name).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the virtual bench.")
+@_data_option
+def run(
+    protocol: str,
+    sim: bool,
+    station_file: Path | None,
+    formulation_file: Path,
+    recipe_file: Path | None,
+    overrides: tuple[str, ...],
+    unattended: bool,
+    operator: str | None,
+    seed: int,
+    data_dir: Path | None,
+) -> None:
+    """Run PROTOCOL (contrast-curve, spin-curve, claim14) and record everything."""
+    from protocols.runner import RunRequest, expected_steps, start, validate
+
+    request = RunRequest(
+        protocol=protocol,
+        data_dir=_data_dir(data_dir),
+        formulation=formulation_file,
+        sim=sim,
+        station=station_file,
+        recipe=recipe_file,
+        overrides=overrides,
+        unattended=unattended,
+        seed=seed,
+    )
+    if operator:
+        request.operator = operator
+    _, parameters, _, _ = validate(request)
+    progress, advance = _progress_runner(expected_steps(protocol, parameters))
+    with progress:
+        outcome = start(request, progress=advance)
+    _report(outcome)
+    _exit_for(outcome.status)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--station",
+    "station_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Station file (runs on real hardware).",
+)
+@_data_option
+def resume(run_id: str, station_file: Path | None, data_dir: Path | None) -> None:
+    """Resume RUN_ID: finished steps replay from the journal; nothing physical is repeated."""
+    from protocols.runner import resume as resume_run
+
+    outcome = resume_run(run_id, _data_dir(data_dir), station=station_file)
+    _report(outcome)
+    _exit_for(outcome.status)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@_data_option
+def runs(as_json: bool, data_dir: Path | None) -> None:
+    """List the runs of the data directory."""
+    from .store import RunStore
+
+    store = RunStore(_data_dir(data_dir))
+    rows = store.runs()
+    store.close()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no runs")
+    for row in rows:
+        click.echo(
+            f"{row['run_id']:44s} {row['status']:12s} {row['created_at'][:19]}  "
+            f"{row['reason'] or ''}"[:200]
+        )
+
+
+@cli.command()
+@click.argument("run_id")
+@_data_option
+def show(run_id: str, data_dir: Path | None) -> None:
+    """Show a run: identity, wafers, steps, events, measurements."""
+    from .store import RunStore
+
+    store = RunStore(_data_dir(data_dir))
+    try:
+        record = store.run(run_id)
+        run_id = record["run_id"]
+        click.echo(f"run        {run_id}")
+        for key in (
+            "protocol",
+            "status",
+            "reason",
+            "operator",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "formulation_hash",
+            "simulated",
+        ):
+            click.echo(f"{key:10s} {record[key]}")
+        click.echo(f"software   {record['software']}")
+        for wafer, info in store.wafers(run_id).items():
+            click.echo(f"wafer      {wafer}: {info['state']} {info['reason'] or ''}")
+        steps = store.steps(run_id)
+        counts: dict[str, int] = {}
+        for step in steps:
+            counts[step["status"]] = counts.get(step["status"], 0) + 1
+        click.echo(
+            f"steps      {len(steps)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+        )
+        for step in steps:
+            if step["status"] != "finished":
+                click.echo(
+                    f"  step {step['seq']} {step['name']} {step['wafer_id'] or ''}: "
+                    f"{step['status']} {step['error'] or ''}"
+                )
+        for event in store.events(run_id)[-20:]:
+            click.echo(f"event      {event['at'][11:23]} {event['kind']}: {event['message']}")
+        rows = store.measurement_rows(run_id)
+        click.echo(f"measurements {len(rows)}")
+        for row in rows:
+            dose = row["dose_delivered_mJ_cm2"]
+            click.echo(
+                f"  {row['wafer_id']} {row['label']:>8s} {row['site']:>9s} "
+                f"({row['x_mm']:6.1f}, {row['y_mm']:6.1f}) mm  "
+                f"{'' if dose is None else f'{dose:8.2f} mJ/cm2'}  {row['thickness_nm']:8.1f} nm"
+            )
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_data_option
+def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
+    """Export a run's measurements, time series and steps as CSV or Parquet files."""
+    from .store import RunStore
+
+    store = RunStore(_data_dir(data_dir))
+    try:
+        record = store.run(run_id)
+        run_id = record["run_id"]
+        import pandas as pd
+
+        tables = {
+            "measurements": store.measurements(run_id),
+            "samples": store.samples(run_id),
+            "steps": pd.DataFrame(store.steps(run_id)).astype(str),
+        }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, frame in tables.items():
+            path = out_dir / f"{run_id}_{name}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(path, index=False)
+            else:
+                try:
+                    frame.to_parquet(path, index=False)
+                except ImportError as exc:
+                    from .errors import InputError
+
+                    raise InputError(
+                        "Parquet needs pyarrow: pip install 'labctl[parquet]'", field="--format"
+                    ) from exc
+            click.echo(f"{path}  ({len(frame)} rows)")
+    finally:
+        store.close()
+
+
 @cli.group()
 def formulation() -> None:
     """Resist formulations: composition and the patent-claim check."""

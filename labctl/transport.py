@@ -308,7 +308,11 @@ class Transport(ABC):
     def _before_command(self) -> None:
         """Resynchronize a suspect link; throw away a late reply that has arrived."""
         if self._suspect:
-            self.resynchronize()
+            junk = self.resynchronize()
+            if junk:
+                log.warning(
+                    "%s: out of step; discarded %r before the next command", self.name, junk
+                )
             return
         if self._now() > self._late_until:
             self._late_until = -math.inf
@@ -334,7 +338,7 @@ class Transport(ABC):
                 junk = self._drain(self.settings.resync_quiet, self.settings.resync_limit)
             self._suspect = False
             if junk:
-                log.warning("%s: discarded %r while resynchronizing", self.name, junk)
+                log.info("%s: discarded %r while resynchronizing", self.name, junk)
                 self.discarded.append(junk)
             return junk
 

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from labctl.clock import Clock, VirtualClock
 from labctl.errors import InputError, InstrumentTimeout, LinkLost
@@ -527,6 +528,10 @@ class VirtualBench:
         if self._dirty:
             self.save()
 
+    def _wafer_path(self, wafer_id: str) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "wafers" / f"{quote(wafer_id, safe='')}.json"
+
     def _write_json(self, path: Path, data: Any) -> None:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data), encoding="utf-8")
@@ -548,9 +553,7 @@ class VirtualBench:
             return
         held = {wafer_id for wafer_id in self.holders.values() if wafer_id is not None}
         for wafer_id in sorted(self._dirty_wafers - held):
-            self._write_json(
-                self.data_dir / "wafers" / f"{wafer_id}.json", self.wafers[wafer_id].to_dict()
-            )
+            self._write_json(self._wafer_path(wafer_id), self.wafers[wafer_id].to_dict())
         self._dirty_wafers.clear()
         devices = {
             role: {
@@ -588,9 +591,7 @@ class VirtualBench:
             if wafer_id in held:
                 data = held[wafer_id]
             else:
-                data = json.loads(
-                    (self.data_dir / "wafers" / f"{wafer_id}.json").read_text("utf-8")
-                )
+                data = json.loads((self._wafer_path(wafer_id)).read_text("utf-8"))
             self.wafers[wafer_id] = Wafer.from_dict(data)
         for role, saved in state["devices"].items():
             device = self.devices[role]

@@ -1,0 +1,556 @@
+"""The run engine: durable steps, resume, quarantine, safe state, interlocks, retries.
+
+A protocol is an ordinary Python function that calls process steps. Every
+step that touches hardware goes through :meth:`Run.step`, which
+
+1. on resume, returns the recorded result of a step that finished - no
+   instrument is touched; a step that *started and never finished* leaves its
+   wafer quarantined (its physical state is unknown) unless the step is
+   declared repeatable (measurements are); a quarantined wafer's later steps
+   are skipped;
+2. otherwise stops here if a stop was requested (first Ctrl-C: "stop at the
+   next safe point"), holds while an interlock is tripped (bounded), then
+   journals the step as *started* - committed to disk - before anything
+   moves, runs it, and journals it as *finished* with its results, time
+   series and measurements in one commit.
+
+:func:`execute` wraps a whole protocol: whatever the exit - completed,
+aborted, failed, interlocked - the bench is put in its safe state and the
+exit status and reason are recorded. A run found *running* whose process is
+gone was killed: :func:`recover_killed_runs` records that and puts the bench
+in safe state before anything else starts.
+
+The engine knows instruments only through small protocols: a station whose
+roles have ``safe_state()``, and a :class:`WaferHandler`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from . import __version__
+from .clock import Clock
+from .errors import (
+    CommunicationError,
+    HardwareStateError,
+    InputError,
+    InstrumentError,
+    InterlockTrip,
+    LabctlError,
+)
+from .store import RunStore, now_text
+from .units import Q_, Quantity
+
+__all__ = [
+    "SAFE_STATE_ORDER",
+    "BandInterlock",
+    "Run",
+    "RunAborted",
+    "StepContext",
+    "WaferHandler",
+    "WaferQuarantined",
+    "execute",
+    "new_run_id",
+    "recover_killed_runs",
+    "safe_state",
+]
+
+log = logging.getLogger(__name__)
+
+#: Roles put in safe state, in this order: light first, then motion and heat.
+SAFE_STATE_ORDER = (
+    "exposure_shutter",
+    "exposure_source",
+    "spin_coater",
+    "hotplate",
+    "exposure_stage",
+)
+#: Query retries (with reconnect) before an instrument counts as silent.
+QUERY_RETRIES = 3
+
+
+class RunAborted(LabctlError):
+    """The operator (or SIGTERM) stopped the run."""
+
+
+class WaferQuarantined(LabctlError):
+    """A wafer's physical state is unknown or unsafe: the rest of the run skips it."""
+
+    def __init__(self, wafer_id: str, reason: str) -> None:
+        self.wafer_id = wafer_id
+        self.reason = reason
+        super().__init__(f"wafer {wafer_id} quarantined: {reason}")
+
+
+class ProtocolChanged(InputError):
+    """On resume, the protocol asked for a different step than the journal holds."""
+
+
+class WaferHandler(Protocol):
+    """Whatever moves wafers and does manual actions: an operator, a robot, the simulator."""
+
+    attended: bool
+
+    def new_wafer(self, wafer_id: str) -> None: ...
+
+    def load(self, wafer_id: str, station: str) -> None: ...
+
+    def unload(self, station: str) -> None: ...
+
+    def manual(self, action: str) -> None: ...
+
+
+def new_run_id(protocol: str, clock_now: datetime | None = None) -> str:
+    stamp = (clock_now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{protocol}-{uuid.uuid4().hex[:6]}"
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"labctl": __version__, "python": platform.python_version()}
+    for package in ("pyvisa", "pyvisa_py", "pyvisa_sim", "pint", "serial"):
+        module = sys.modules.get(package)
+        if module is not None:
+            versions[package] = str(getattr(module, "__version__", getattr(module, "VERSION", "?")))
+    return versions
+
+
+# -- results to and from JSON ---------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """JSON-able form of a step result: quantities keep their units."""
+    if isinstance(value, Quantity):
+        return {"__quantity__": [value.magnitude, f"{value.units:~}" or ""]}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": str(value)}
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__quantity__" in value:
+            magnitude, unit = value["__quantity__"]
+            return Q_(magnitude, unit) if unit else Q_(magnitude)
+        if "__float__" in value:
+            return float(value["__float__"])
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+# -- interlocks --------------------------------------------------------------------------
+
+
+@dataclass
+class BandInterlock:
+    """Trips outside ``target +/- tolerance``; clears inside ``tolerance - hysteresis``.
+
+    ``relative`` makes the tolerance a fraction of the target.
+    """
+
+    name: str
+    channel: str
+    tolerance: float
+    hysteresis: float
+    relative: bool = False
+    target: float | None = None
+    tripped: bool = False
+    message: str = ""
+
+    def arm(self, target: float) -> None:
+        self.target = target
+        self.tripped = False
+
+    def disarm(self) -> None:
+        self.target = None
+        self.tripped = False
+
+    def update(self, value: float, unit: str) -> bool:
+        """Feed a reading; return True while tripped."""
+        if self.target is None:
+            return False
+        scale = abs(self.target) if self.relative else 1.0
+        deviation = abs(value - self.target)
+        if not self.tripped and deviation > self.tolerance * scale:
+            self.tripped = True
+            self.message = (
+                f"{self.channel} {value:.4g} {unit} is off target {self.target:.4g} {unit} "
+                f"by more than {self.tolerance * scale:.3g} {unit}"
+            )
+        elif self.tripped and deviation < (self.tolerance - self.hysteresis) * scale:
+            self.tripped = False
+        return self.tripped
+
+
+def default_interlocks() -> dict[str, BandInterlock]:
+    """The bench's watchers: plate temperature, spin speed, irradiance drift."""
+    return {
+        "plate_temperature": BandInterlock("plate temperature", "plate_temperature", 3.0, 1.0),
+        "spin_speed": BandInterlock("spin speed", "spin_speed", 0.05, 0.02, relative=True),
+        "irradiance": BandInterlock("irradiance drift", "irradiance", 0.05, 0.02, relative=True),
+    }
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+@dataclass
+class StepContext:
+    """What a step function gets: its run, its journal number, time series, retries."""
+
+    run: Run
+    seq: int
+    name: str
+    wafer_id: str | None
+    started: float
+    samples: list[tuple[str, float, float, str]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def station(self) -> Any:
+        return self.run.station
+
+    @property
+    def clock(self) -> Clock:
+        return self.run.clock
+
+    def elapsed(self) -> float:
+        return self.run.clock.monotonic() - self.started
+
+    def sample(self, channel: str, value: Any) -> None:
+        """Record a point of a time series and feed the channel's interlock."""
+        magnitude = float(value.magnitude)
+        unit = f"{value.units:~}"
+        self.samples.append((channel, self.elapsed(), magnitude, unit))
+        interlock = self.run.interlocks.get(channel)
+        if interlock is not None and interlock.update(magnitude, unit):
+            raise InterlockTrip(interlock.message, interlock=interlock.name)
+
+    def read(self, role: str, reader: Callable[[Any], Any], what: str) -> Any:
+        """A query with bounded retries and reconnects; then the instrument is silent."""
+        driver = self.run.station[role]
+        for attempt in range(1, QUERY_RETRIES + 2):
+            try:
+                return reader(driver)
+            except CommunicationError as exc:
+                self.run.event("retry", f"{what}: attempt {attempt} failed: {exc}")
+                if attempt > QUERY_RETRIES:
+                    raise InterlockTrip(
+                        f"{role} silent: {what} failed {attempt} times ({exc})",
+                        interlock="instrument silent",
+                    ) from exc
+                try:
+                    driver.reconnect()
+                except LabctlError as reconnect_error:
+                    self.run.event("retry", f"{role}: reconnect failed: {reconnect_error}")
+        raise AssertionError("unreachable")
+
+    def event(self, kind: str, message: str) -> None:
+        self.run.event(kind, message)
+
+
+class Run:
+    """One run in progress: identity, store, station, handler, journal replay."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        run_id: str,
+        station: Any,
+        clock: Clock,
+        handler: WaferHandler,
+        parameters: dict[str, Any],
+        formulation: Any = None,
+        interlocks: dict[str, BandInterlock] | None = None,
+        hold_limit: float = 600.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.station = station
+        self.clock = clock
+        self.handler = handler
+        self.parameters = parameters
+        self.formulation = formulation
+        self.interlocks = interlocks if interlocks is not None else default_interlocks()
+        self.hold_limit = hold_limit
+        self.progress = progress or (lambda message: None)
+        self._journal = {step["seq"]: step for step in store.steps(run_id)}
+        self._seq = 0
+        self.quarantined: dict[str, str] = {
+            w: r["reason"] for w, r in store.wafers(run_id).items() if r["state"] == "quarantined"
+        }
+        self.stop_requested = threading.Event()
+        self.replayed = 0
+        self.executed = 0
+        #: Where each wafer is, from the journal (transfers return it).
+        self.locations: dict[str, str] = {}
+
+    @property
+    def formulation_hash(self) -> str | None:
+        return self.formulation.content_hash() if self.formulation is not None else None
+
+    def event(self, kind: str, message: str) -> None:
+        log.info("%s: %s", kind, message)
+        self.store.event(self.run_id, kind, message)
+
+    def quarantine(self, wafer_id: str, reason: str) -> None:
+        if wafer_id not in self.quarantined:
+            self.quarantined[wafer_id] = reason
+            self.store.set_wafer(self.run_id, wafer_id, "quarantined", reason)
+            self.event("quarantine", f"wafer {wafer_id}: {reason}")
+
+    def check_stop(self) -> None:
+        """A safe point: honour a requested stop."""
+        if self.stop_requested.is_set():
+            raise RunAborted("stopped by the operator at a safe point")
+
+    def step(
+        self,
+        name: str,
+        function: Callable[[StepContext], Any],
+        *,
+        wafer: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        repeatable: bool = False,
+    ) -> Any:
+        """Run (or replay) one durable step; see the module docstring."""
+        self._seq += 1
+        seq = self._seq
+        params = encode(parameters or {})
+        entry = self._journal.get(seq)
+        if entry is not None:
+            if (
+                entry["name"] != name
+                or entry["wafer_id"] != wafer
+                or entry["parameters"]
+                != json.loads(json.dumps(params, sort_keys=True, default=str))
+            ):
+                raise ProtocolChanged(
+                    f"the journal has step {seq} as {entry['name']} on {entry['wafer_id']}, "
+                    f"the protocol now asks for {name} on {wafer}",
+                    field=f"run {self.run_id}",
+                )
+            if entry["status"] == "finished":
+                self.replayed += 1
+                result = decode(entry["result"])
+                self._track(wafer, result)
+                return result
+            if entry["status"] == "skipped" or (wafer is not None and wafer in self.quarantined):
+                self._skip(seq, name, wafer, params)
+            if entry["status"] in ("started", "interrupted") and not repeatable:
+                reason = f"step {seq} ({name}) started and never finished: physical state unknown"
+                self.store.step_failed(self.run_id, seq, "interrupted", reason)
+                if wafer is not None:
+                    self.quarantine(wafer, reason)
+                    raise WaferQuarantined(wafer, reason)
+                raise HardwareStateError(reason)
+            if entry["status"] in ("failed", "interlocked") and not repeatable and wafer:
+                self.quarantine(wafer, entry["error"] or f"step {seq} ({name}) failed")
+                raise WaferQuarantined(wafer, entry["error"] or "")
+        if wafer is not None and wafer in self.quarantined:
+            self._skip(seq, name, wafer, params)
+        self.check_stop()
+        self.hold_interlocks()
+        self.store.step_started(self.run_id, seq, name, wafer, repeatable, params)
+        self.progress(f"{name}{f' {wafer}' if wafer else ''}")
+        context = StepContext(self, seq, name, wafer, self.clock.monotonic())
+        try:
+            result = function(context)
+        except InterlockTrip as exc:
+            self._failed(context, "interlocked", str(exc), repeatable)
+            raise
+        except (CommunicationError, InstrumentError, HardwareStateError) as exc:
+            self._failed(context, "failed", str(exc), repeatable)
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, a bug: the step did not finish
+            self.store.add_samples(self.run_id, seq, context.samples)
+            self.store.step_failed(self.run_id, seq, "interrupted", f"{type(exc).__name__}: {exc}")
+            if wafer is not None and not repeatable:
+                self.quarantine(wafer, f"step {seq} ({name}) interrupted: {type(exc).__name__}")
+            raise
+        self.store.step_finished(
+            self.run_id,
+            seq,
+            encode(result),
+            samples=context.samples,
+            measurements=context.measurements,
+        )
+        self.executed += 1
+        self._track(wafer, result)
+        return result
+
+    def _track(self, wafer: str | None, result: Any) -> None:
+        """Steps that move a wafer say where it ended up (``location``)."""
+        if wafer is not None and isinstance(result, dict) and "location" in result:
+            self.locations[wafer] = result["location"]
+
+    def _skip(self, seq: int, name: str, wafer: str | None, params: Any) -> None:
+        reason = f"wafer {wafer} is quarantined"
+        self.store.step_skipped(self.run_id, seq, name, wafer, params, reason)
+        raise WaferQuarantined(wafer or "", self.quarantined.get(wafer or "", reason))
+
+    def _failed(self, context: StepContext, status: str, message: str, repeatable: bool) -> None:
+        self.store.add_samples(self.run_id, context.seq, context.samples)
+        self.store.step_failed(self.run_id, context.seq, status, message)
+        self.event(status, f"step {context.seq} ({context.name}): {message}")
+        if context.wafer_id is not None and not repeatable:
+            self.quarantine(
+                context.wafer_id, f"step {context.seq} ({context.name}) {status}: {message}"
+            )
+
+    def hold_interlocks(self) -> None:
+        """Before a step: wait (bounded) while any interlock is tripped."""
+        tripped = [i for i in self.interlocks.values() if i.tripped]
+        if not tripped:
+            return
+        waited = 0.0
+        self.event("hold", "; ".join(i.message for i in tripped))
+        while any(i.tripped for i in self.interlocks.values()):
+            if waited >= self.hold_limit:
+                names = ", ".join(i.name for i in self.interlocks.values() if i.tripped)
+                raise InterlockTrip(f"still tripped after {waited:g} s: {names}", interlock=names)
+            self.clock.sleep(1.0)
+            waited += 1.0
+            self.check_stop()
+
+    @contextmanager
+    def wafer_scope(self, wafer_id: str) -> Iterator[None]:
+        """Steps of one wafer: a quarantine ends this wafer's part, not the run."""
+        try:
+            yield
+        except WaferQuarantined as exc:
+            self.event("skip", f"wafer {exc.wafer_id}: rest of its steps skipped ({exc.reason})")
+        else:
+            if wafer_id not in self.quarantined:
+                self.store.set_wafer(self.run_id, wafer_id, "done")
+
+
+def safe_state(station: Any, record: Callable[[str, str], None] | None = None) -> list[str]:
+    """Shutter closed, source off, spinner stopped, hotplate to standby, stage stopped.
+
+    Every role is attempted even if an earlier one fails; returns the failures.
+    """
+    failures = []
+    for role in SAFE_STATE_ORDER:
+        try:
+            driver = station[role]
+        except KeyError:
+            continue
+        action = getattr(driver, "safe_state", None)
+        if action is None:
+            continue
+        try:
+            action()
+            if record:
+                record("safe_state", f"{role}: safe")
+        except Exception as exc:  # every role must be tried, whatever one raises
+            failures.append(f"{role}: {exc}")
+            if record:
+                record("safe_state", f"{role}: FAILED: {exc}")
+    return failures
+
+
+@contextmanager
+def _signals(run: Run) -> Iterator[None]:
+    """First SIGINT: stop at the next safe point. Second SIGINT or SIGTERM: abort now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous_int = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if run.stop_requested.is_set():
+            raise KeyboardInterrupt
+        run.stop_requested.set()
+        print(
+            "\nlabctl: stopping at the next safe point (Ctrl-C again aborts now)", file=sys.stderr
+        )
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        raise RunAborted("terminated (SIGTERM)")
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
+    """Run ``protocol`` under safe-state and status recording; return (status, reason)."""
+    run.store.mark_running(run.run_id)
+    status, reason = "failed", "unknown"
+    try:
+        with _signals(run):
+            protocol(run)
+        if run.quarantined:
+            status = "incomplete"
+            reason = f"{len(run.quarantined)} wafer(s) quarantined: " + "; ".join(
+                f"{w}: {r}" for w, r in run.quarantined.items()
+            )
+        else:
+            status, reason = (
+                "completed",
+                (f"{run.executed} steps executed, {run.replayed} replayed from the journal"),
+            )
+    except RunAborted as exc:
+        status, reason = "aborted", str(exc)
+    except KeyboardInterrupt:
+        status, reason = "aborted", "aborted by the operator (second Ctrl-C)"
+    except InterlockTrip as exc:
+        status, reason = "interlocked", str(exc)
+    except LabctlError as exc:
+        status, reason = "failed", str(exc)
+    except Exception as exc:
+        status, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        failures = safe_state(run.station, run.event)
+        if failures:
+            reason += "; SAFE STATE INCOMPLETE: " + "; ".join(failures)
+        run.store.finish_run(run.run_id, status, reason)
+    return status, reason
+
+
+def recover_killed_runs(store: RunStore, station: Any) -> list[str]:
+    """Runs left *running* by a dead process: record them killed, make the bench safe."""
+    killed = [r["run_id"] for r in store.interrupted_runs()]
+    if not killed:
+        return []
+    failures = safe_state(station)
+    for run_id in killed:
+        store.event(run_id, "killed", f"process {os.getpid()} found it running with no process")
+        store.finish_run(
+            run_id,
+            "killed",
+            "the process died mid-run; bench put in safe state on the next start"
+            + (f" (incomplete: {'; '.join(failures)})" if failures else ""),
+        )
+    return killed
+
+
+def utc_now() -> str:
+    return now_text()

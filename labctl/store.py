@@ -1,0 +1,489 @@
+"""The run store: one SQLite file (WAL) in the data directory.
+
+Everything a run does is written here as it happens: the run itself
+(protocol, parameters, formulation, station snapshot, software, operator,
+status), the step journal (a step is committed as *started* before any
+instrument moves and as *finished* with its results after), wafers and their
+state, time series, measurements, events (faults, retries, interlocks) and
+the overnight queue.
+
+Every value carries its unit: time series and measurements store the unit
+beside the number, and :meth:`RunStore.measurements` /
+:meth:`RunStore.samples` return tidy pandas DataFrames whose column names say
+the unit (pandas is imported only when a DataFrame is asked for).
+
+Commits use ``synchronous=FULL``: a journal entry that returned is on disk,
+whatever happens to the process or the machine next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, LabctlError
+
+__all__ = ["SCHEMA_VERSION", "RunStore", "StoreError", "default_data_dir"]
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS formulations (
+    hash TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT, content TEXT NOT NULL,
+    canonical TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, protocol TEXT NOT NULL, parameters TEXT NOT NULL,
+    recipe TEXT, formulation_hash TEXT REFERENCES formulations(hash), station TEXT,
+    software TEXT NOT NULL, operator TEXT NOT NULL, attended INTEGER NOT NULL,
+    simulated INTEGER NOT NULL, seed INTEGER, created_at TEXT NOT NULL,
+    started_at TEXT, ended_at TEXT, status TEXT NOT NULL, reason TEXT, pid INTEGER);
+CREATE TABLE IF NOT EXISTS wafers (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), wafer_id TEXT NOT NULL,
+    state TEXT NOT NULL, reason TEXT, PRIMARY KEY (run_id, wafer_id));
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), seq INTEGER NOT NULL,
+    name TEXT NOT NULL, wafer_id TEXT, repeatable INTEGER NOT NULL,
+    status TEXT NOT NULL, parameters TEXT NOT NULL, result TEXT, error TEXT,
+    started_at TEXT NOT NULL, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, channel TEXT NOT NULL,
+    t REAL NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id, seq, channel);
+CREATE TABLE IF NOT EXISTS measurements (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, wafer_id TEXT NOT NULL,
+    label TEXT NOT NULL, site TEXT NOT NULL, x_mm REAL NOT NULL, y_mm REAL NOT NULL,
+    dose_requested_mJ_cm2 REAL, dose_delivered_mJ_cm2 REAL,
+    thickness_nm REAL NOT NULL, thickness_error_nm REAL, refractive_index REAL,
+    mse REAL, formulation_hash TEXT, measured_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id, wafer_id);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, protocol TEXT NOT NULL, options TEXT NOT NULL,
+    status TEXT NOT NULL, run_id TEXT, added_at TEXT NOT NULL, started_at TEXT,
+    ended_at TEXT, reason TEXT, pid INTEGER);
+"""
+
+
+MEASUREMENT_COLUMNS = (
+    "run_id",
+    "seq",
+    "wafer_id",
+    "label",
+    "site",
+    "x_mm",
+    "y_mm",
+    "dose_requested_mJ_cm2",
+    "dose_delivered_mJ_cm2",
+    "thickness_nm",
+    "thickness_error_nm",
+    "refractive_index",
+    "mse",
+    "formulation_hash",
+    "measured_at",
+)
+
+
+class StoreError(LabctlError):
+    """The run store cannot be read or written."""
+
+
+def default_data_dir() -> Path:
+    """``$LABCTL_DATA`` or ``./labctl-data``."""
+    return Path(os.environ.get("LABCTL_DATA", "labctl-data"))
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class RunStore:
+    """The SQLite run store of one data directory. Thread-safe."""
+
+    FILENAME = "labctl.sqlite"
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+            self.path = self.data_dir / self.FILENAME
+            new = not self.path.exists()
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if new:
+                os.chmod(self.path, 0o644)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {row[0]}, this labctl reads {SCHEMA_VERSION}"
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.data_dir}: cannot open the run store: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"{self.data_dir}: {exc.strerror or exc}") from exc
+        self._lock = threading.RLock()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"{self.path}: write failed: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql, parameters)
+                names = [d[0] for d in cursor.description or ()]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: read failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- formulations and runs ------------------------------------------------------
+
+    def save_formulation(
+        self, content_hash: str, name: str, source: str, content: str, canonical: Any
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO formulations VALUES (?, ?, ?, ?, ?)",
+                (content_hash, name, source, content, _dumps(canonical)),
+            )
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, protocol, parameters, recipe, formulation_hash, station,"
+                " software, operator, attended, simulated, seed, created_at, status, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)",
+                (
+                    run["run_id"],
+                    run["protocol"],
+                    _dumps(run["parameters"]),
+                    _dumps(run.get("recipe")),
+                    run.get("formulation_hash"),
+                    _dumps(run.get("station")),
+                    _dumps(run["software"]),
+                    run["operator"],
+                    int(run["attended"]),
+                    int(run["simulated"]),
+                    run.get("seed"),
+                    now_text(),
+                    os.getpid(),
+                ),
+            )
+
+    def set_station(self, run_id: str, station: Any) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET station=? WHERE run_id=?", (_dumps(station), run_id))
+
+    def mark_running(self, run_id: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status='running', reason=NULL, pid=?,"
+                " started_at=COALESCE(started_at, ?) WHERE run_id=?",
+                (os.getpid(), now_text(), run_id),
+            )
+
+    def finish_run(self, run_id: str, status: str, reason: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status=?, reason=?, ended_at=? WHERE run_id=?",
+                (status, reason, now_text(), run_id),
+            )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        rows = self._query("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
+            matches = self._query("SELECT * FROM runs WHERE run_id LIKE ?", (run_id + "%",))
+            if len(matches) == 1:
+                rows = matches
+            else:
+                raise InputError(
+                    "no such run" if not matches else "ambiguous run id", field=f"run {run_id}"
+                )
+        row = dict(rows[0])
+        for key in ("parameters", "recipe", "station", "software"):
+            row[key] = json.loads(row[key]) if row[key] else None
+        return row
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query(
+                "SELECT run_id, protocol, status, reason, operator, created_at, started_at,"
+                " ended_at, formulation_hash, simulated FROM runs ORDER BY created_at"
+            )
+        ]
+
+    def formulation(self, content_hash: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM formulations WHERE hash=?", (content_hash,))
+        return dict(rows[0]) if rows else None
+
+    def interrupted_runs(self) -> list[dict[str, Any]]:
+        """Runs marked running whose process is gone (killed)."""
+        rows = self._query("SELECT run_id, pid FROM runs WHERE status='running'")
+        return [dict(r) for r in rows if not _process_alive(r["pid"])]
+
+    # -- the step journal ------------------------------------------------------------
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,))
+        out = []
+        for row in rows:
+            row = dict(row)
+            row["parameters"] = json.loads(row["parameters"])
+            row["result"] = json.loads(row["result"]) if row["result"] else None
+            out.append(row)
+        return out
+
+    def step_started(
+        self,
+        run_id: str,
+        seq: int,
+        name: str,
+        wafer_id: str | None,
+        repeatable: bool,
+        parameters: Any,
+    ) -> None:
+        """Journal a step as started; returns only once it is on disk."""
+        with self._transaction() as db:
+            existing = db.execute(
+                "SELECT status FROM steps WHERE run_id=? AND seq=?", (run_id, seq)
+            ).fetchone()
+            if existing is None:
+                db.execute(
+                    "INSERT INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
+                    " parameters, started_at) VALUES (?, ?, ?, ?, ?, 'started', ?, ?)",
+                    (run_id, seq, name, wafer_id, int(repeatable), _dumps(parameters), now_text()),
+                )
+            else:
+                db.execute(
+                    "UPDATE steps SET status='started', attempts=attempts+1, error=NULL,"
+                    " started_at=? WHERE run_id=? AND seq=?",
+                    (now_text(), run_id, seq),
+                )
+
+    def step_finished(
+        self,
+        run_id: str,
+        seq: int,
+        result: Any,
+        *,
+        samples: Sequence[tuple[str, float, float, str]] = (),
+        measurements: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Journal a step as finished with its results, samples and measurements - one commit.
+
+        Either all of it is on disk or none: a measurement step killed before
+        this commit is re-run on resume and writes its rows once.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, seq, c, t, v, u) for c, t, v, u in samples],
+            )
+            if measurements:
+                columns = MEASUREMENT_COLUMNS
+                db.executemany(
+                    f"INSERT INTO measurements ({', '.join(columns)}) VALUES"
+                    f" ({', '.join('?' for _ in columns)})",
+                    [tuple(row.get(c) for c in columns) for row in measurements],
+                )
+            db.execute(
+                "UPDATE steps SET status='finished', result=?, finished_at=?"
+                " WHERE run_id=? AND seq=?",
+                (_dumps(result), now_text(), run_id, seq),
+            )
+
+    def step_failed(self, run_id: str, seq: int, status: str, error: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE steps SET status=?, error=?, finished_at=? WHERE run_id=? AND seq=?",
+                (status, error, now_text(), run_id, seq),
+            )
+
+    def step_skipped(
+        self, run_id: str, seq: int, name: str, wafer_id: str | None, parameters: Any, reason: str
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
+                " parameters, error, started_at) VALUES (?, ?, ?, ?, 0, 'skipped', ?, ?, ?)",
+                (run_id, seq, name, wafer_id, _dumps(parameters), reason, now_text()),
+            )
+
+    # -- wafers, events ----------------------------------------------------------------
+
+    def set_wafer(self, run_id: str, wafer_id: str, state: str, reason: str = "") -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO wafers VALUES (?, ?, ?, ?) ON CONFLICT(run_id, wafer_id)"
+                " DO UPDATE SET state=excluded.state, reason=excluded.reason",
+                (run_id, wafer_id, state, reason),
+            )
+
+    def wafers(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self._query("SELECT * FROM wafers WHERE run_id=?", (run_id,))
+        return {r["wafer_id"]: dict(r) for r in rows}
+
+    def event(self, run_id: str, kind: str, message: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, now_text(), kind, message)
+            )
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query(
+                "SELECT at, kind, message FROM events WHERE run_id=? ORDER BY rowid", (run_id,)
+            )
+        ]
+
+    # -- data ------------------------------------------------------------------------
+
+    def add_samples(
+        self, run_id: str, seq: int, rows: Sequence[tuple[str, float, float, str]]
+    ) -> None:
+        """Time series points (channel, t s, value, unit) of one step, in one commit."""
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, seq, c, t, v, u) for c, t, v, u in rows],
+            )
+
+    def add_measurements(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = MEASUREMENT_COLUMNS
+        with self._transaction() as db:
+            db.executemany(
+                f"INSERT INTO measurements ({', '.join(columns)}) VALUES"
+                f" ({', '.join('?' for _ in columns)})",
+                [tuple(row.get(c) for c in columns) for row in rows],
+            )
+
+    def measurement_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query(
+                "SELECT * FROM measurements WHERE run_id=? ORDER BY rowid", (run_id,)
+            )
+        ]
+
+    def sample_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query("SELECT * FROM samples WHERE run_id=? ORDER BY rowid", (run_id,))
+        ]
+
+    def measurements(self, run_id: str) -> Any:
+        """Tidy DataFrame of measurements; units in the column names."""
+        import pandas as pd
+
+        return pd.DataFrame(self.measurement_rows(run_id))
+
+    def samples(self, run_id: str) -> Any:
+        """Tidy DataFrame of time series: run, step, channel, t (s), value, unit."""
+        import pandas as pd
+
+        return pd.DataFrame(self.sample_rows(run_id))
+
+    # -- queue ---------------------------------------------------------------------------
+
+    def queue_add(self, protocol: str, options: dict[str, Any]) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO queue (protocol, options, status, added_at)"
+                " VALUES (?, ?, 'pending', ?)",
+                (protocol, _dumps(options), now_text()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def queue(self) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM queue ORDER BY id")
+        out = []
+        for row in rows:
+            row = dict(row)
+            row["options"] = json.loads(row["options"])
+            out.append(row)
+        return out
+
+    def queue_update(self, entry_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        names = ", ".join(f"{k}=?" for k in fields)
+        with self._transaction() as db:
+            db.execute(f"UPDATE queue SET {names} WHERE id=?", (*fields.values(), entry_id))
+
+
+def _process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def wait_for(predicate: Any, timeout: float) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` s (test helper)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

@@ -1,0 +1,331 @@
+"""Compose a run: recipe, formulation, station (real or simulated), handler, store, engine.
+
+This is what ``labctl run`` and ``labctl resume`` call. Everything a user
+gives is validated before any instrument is touched: the protocol name, the
+recipe and ``--set`` values, the formulation file, the station file, and
+whether an unattended run has someone (a handler) to move its wafers.
+"""
+
+from __future__ import annotations
+
+import getpass
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labctl.engine import (
+    Run,
+    decode,
+    encode,
+    execute,
+    new_run_id,
+    recover_killed_runs,
+    software_versions,
+)
+from labctl.errors import InputError, RecipeError
+from labctl.formulation import Formulation, load_formulation, parse_formulation
+from labctl.station import Station
+from labctl.store import RunStore
+
+from .experiments import PROTOCOLS, Protocol
+from .handlers import BenchHandler, OperatorHandler
+from .recipes import load_recipe, resolve_parameters
+
+__all__ = ["RunOutcome", "RunRequest", "expected_steps", "resume", "start", "validate"]
+
+
+@dataclass
+class RunRequest:
+    """What ``labctl run`` was asked to do."""
+
+    protocol: str
+    data_dir: Path
+    formulation: Path
+    sim: bool = False
+    station: Path | None = None
+    recipe: Path | None = None
+    overrides: Sequence[str] = ()
+    unattended: bool = False
+    operator: str = field(default_factory=lambda: _user())
+    seed: int = 0
+    prompt: Callable[[str], str] | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str
+    reason: str
+    data_dir: Path
+    measurements: int
+    steps_executed: int
+    steps_replayed: int
+    quarantined: dict[str, str]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _protocol(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown protocol; protocols: {', '.join(PROTOCOLS)}", field=f"protocol {name!r}"
+        ) from None
+
+
+def validate(
+    request: RunRequest,
+) -> tuple[Protocol, dict[str, Any], dict[str, Any] | None, Formulation]:
+    """Everything checked, nothing moved: (protocol, parameters, recipe table, formulation)."""
+    protocol = _protocol(request.protocol)
+    recipe_table = None
+    source = "recipe"
+    if request.recipe is not None:
+        named, recipe_table = load_recipe(request.recipe)
+        source = str(request.recipe)
+        if named is not None and named != protocol.name:
+            raise RecipeError(
+                f"the recipe is for {named!r}, not {protocol.name!r}",
+                source=source,
+                field="protocol",
+            )
+    parameters = resolve_parameters(
+        protocol.parameters, recipe_table, request.overrides, recipe_source=source
+    )
+    check_parameters(protocol, parameters, source)
+    formulation = load_formulation(request.formulation)
+    if not request.sim and request.station is None:
+        raise InputError("give --sim or --station FILE", field="station")
+    if request.unattended and not request.sim:
+        raise InputError(
+            "an unattended run needs a wafer handler for its transfers and manual steps; "
+            "this station has none (run attended, or --sim)",
+            field="--unattended",
+        )
+    return protocol, parameters, recipe_table, formulation
+
+
+def check_parameters(protocol: Protocol, values: dict[str, Any], source: str) -> None:
+    """Checks across parameters that the per-value ranges cannot express."""
+    if protocol.name == "contrast-curve":
+        if values["dose_min"] >= values["dose_max"]:
+            raise RecipeError(
+                f"dose_min {values['dose_min']:~P} must be below dose_max {values['dose_max']:~P}",
+                source=source,
+                field="parameters.dose_min",
+            )
+        import math
+
+        side = math.ceil(math.sqrt(values["fields"]))
+        reach = (side - 1) / 2 * values["field_pitch"].m_as("mm") * math.sqrt(2) + 2.5
+        if reach > 40.0:
+            raise RecipeError(
+                f"{values['fields']} fields at {values['field_pitch']:~P} reach {reach:.1f} mm "
+                "from the centre; the usable wafer radius is 40 mm",
+                source=source,
+                field="parameters.field_pitch",
+            )
+
+
+class _Simulation:
+    """The in-process virtual bench of a data directory, with the resist of a formulation."""
+
+    def __init__(self, data_dir: Path, seed: int, formulation: Formulation) -> None:
+        from sim_instruments.bench import VirtualBench
+        from sim_instruments.resist_model import resist_from_formulation
+
+        self.bench = VirtualBench(
+            data_dir=data_dir, seed=seed, resist=resist_from_formulation(formulation)
+        )
+
+    def station(self) -> Station:
+        station: Station = self.bench.station()
+        return station
+
+    def close(self) -> None:
+        self.bench.close()
+
+
+def _run(
+    request_sim: bool,
+    station_file: Path | None,
+    store: RunStore,
+    run_id: str,
+    protocol: Protocol,
+    parameters: dict[str, Any],
+    formulation: Formulation,
+    seed: int,
+    prompt: Callable[[str], str] | None,
+    progress: Callable[[str], None] | None,
+) -> tuple[str, str, Run]:
+    simulation = _Simulation(store.data_dir, seed, formulation) if request_sim else None
+    try:
+        if simulation is not None:
+            station = simulation.station()
+            handler: Any = _NamespacedHandler(BenchHandler(simulation.bench), run_id)
+        else:
+            assert station_file is not None
+            station = Station.from_file(station_file)
+            handler = OperatorHandler(prompt)
+        results = station.connect()
+        failed = [r for r in results if not r.ok]
+        if failed:
+            station.close()
+            raise InputError(
+                "; ".join(f"{r.role}: {r.error}" for r in failed), field="station connect"
+            )
+        recover_killed_runs(store, station)
+        store.set_station(run_id, {r.role: station[r.role].snapshot() for r in results})
+        run = Run(
+            store=store,
+            run_id=run_id,
+            station=station,
+            clock=station.clock,
+            handler=handler,
+            parameters=parameters,
+            formulation=formulation,
+            progress=progress,
+        )
+        status, reason = execute(run, protocol.function)
+        station.close()
+        return status, reason, run
+    finally:
+        if simulation is not None:
+            simulation.close()
+
+
+class _NamespacedHandler:
+    """Bench wafers are shared by every run of a data directory: prefix the run id."""
+
+    attended = False
+
+    def __init__(self, inner: BenchHandler, run_id: str) -> None:
+        self.inner = inner
+        self.prefix = run_id
+
+    def _id(self, wafer: str) -> str:
+        return f"{self.prefix}/{wafer}"
+
+    def new_wafer(self, wafer_id: str) -> None:
+        self.inner.new_wafer(self._id(wafer_id))
+
+    def load(self, wafer_id: str, station: str) -> None:
+        self.inner.load(self._id(wafer_id), station)
+
+    def unload(self, station: str) -> None:
+        self.inner.unload(station)
+
+    def manual(self, action: str) -> None:
+        self.inner.manual(action)
+
+
+def start(request: RunRequest, progress: Callable[[str], None] | None = None) -> RunOutcome:
+    """Validate, record, run. Raises :class:`InputError` before anything moves."""
+    protocol, parameters, recipe_table, formulation = validate(request)
+    store = RunStore(request.data_dir)
+    try:
+        run_id = new_run_id(protocol.name)
+        content = Path(request.formulation).read_text(encoding="utf-8")
+        store.save_formulation(
+            formulation.content_hash(),
+            formulation.name,
+            str(request.formulation),
+            content,
+            formulation.canonical(),
+        )
+        store.create_run(
+            {
+                "run_id": run_id,
+                "protocol": protocol.name,
+                "parameters": encode(parameters),
+                "recipe": recipe_table,
+                "formulation_hash": formulation.content_hash(),
+                "software": software_versions(),
+                "operator": request.operator,
+                "attended": not (request.unattended or request.sim),
+                "simulated": request.sim,
+                "seed": request.seed,
+            }
+        )
+        status, reason, run = _run(
+            request.sim,
+            request.station,
+            store,
+            run_id,
+            protocol,
+            parameters,
+            formulation,
+            request.seed,
+            request.prompt,
+            progress,
+        )
+        return _outcome(store, run_id, status, reason, run)
+    finally:
+        store.close()
+
+
+def resume(
+    run_id: str,
+    data_dir: Path,
+    *,
+    station: Path | None = None,
+    prompt: Callable[[str], str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Re-run a run's protocol: finished steps replay from the journal, nothing is done twice."""
+    store = RunStore(data_dir)
+    try:
+        record = store.run(run_id)
+        run_id = record["run_id"]
+        if record["status"] == "completed":
+            raise InputError("the run completed; nothing to resume", field=f"run {run_id}")
+        protocol = _protocol(record["protocol"])
+        parameters = decode(record["parameters"])
+        stored = store.formulation(record["formulation_hash"])
+        if stored is None:
+            raise InputError("its formulation is missing from the store", field=f"run {run_id}")
+        formulation = parse_formulation(tomllib.loads(stored["content"]), source=stored["source"])
+        if not record["simulated"] and station is None:
+            raise InputError(
+                "resuming a run on real hardware needs --station FILE", field="station"
+            )
+        status, reason, run = _run(
+            bool(record["simulated"]),
+            station,
+            store,
+            run_id,
+            protocol,
+            parameters,
+            formulation,
+            record["seed"] or 0,
+            prompt,
+            progress,
+        )
+        return _outcome(store, run_id, status, reason, run)
+    finally:
+        store.close()
+
+
+def _outcome(store: RunStore, run_id: str, status: str, reason: str, run: Run) -> RunOutcome:
+    return RunOutcome(
+        run_id=run_id,
+        status=status,
+        reason=reason,
+        data_dir=store.data_dir,
+        measurements=len(store.measurement_rows(run_id)),
+        steps_executed=run.executed,
+        steps_replayed=run.replayed,
+        quarantined=dict(run.quarantined),
+    )
+
+
+def expected_steps(name: str, parameters: dict[str, Any]) -> int:
+    return _protocol(name).expected_steps(parameters)
