@@ -13,6 +13,7 @@ calibrating the exposure and measuring are repeatable.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -309,7 +310,7 @@ def measure(
             ellipsometer.move_to(site["x"], site["y"])
             export = f"{run.run_id}_{wafer}_{label}_{index:03d}"
             fit = context.read(
-                "ellipsometer", lambda d, name=export: d.run_recipe(recipe, name), "thickness"
+                "ellipsometer", functools.partial(_fit, recipe=recipe, export=export), "thickness"
             )
             index_6328 = fit.refractive_index(Q_(632.8, U.nm)) if fit.cauchy else None
             row = {
@@ -344,3 +345,7 @@ def measure(
 
 def _mj(value: Any) -> float | None:
     return None if value is None else float(value.m_as(U.mJ_per_cm2))
+
+
+def _fit(driver: Any, *, recipe: str, export: str) -> Any:
+    return driver.run_recipe(recipe, export)
