@@ -4,7 +4,9 @@ A protocol is an ordinary Python function that calls process steps. Every
 step that touches hardware goes through :meth:`Run.step`, which
 
 1. on resume, returns the recorded result of a step that finished - no
-   instrument is touched; a step that *started and never finished* leaves its
+   instrument is touched (a repeatable set-up step that holds no wafer, such
+   as bringing the plate to temperature, is done again: the safe state that
+   ended the last process undid it); a step that *started and never finished* leaves its
    wafer quarantined (its physical state is unknown) unless the step is
    declared repeatable (measurements are); a quarantined wafer's later steps
    are skipped;
@@ -80,6 +82,32 @@ SAFE_STATE_ORDER = (
 )
 #: Query retries (with reconnect) before an instrument counts as silent.
 QUERY_RETRIES = 3
+#: Fault injection for the kill/resume tests and the fault campaign:
+#: ``LABCTL_INJECT_KILL="seq=12,phase=during"`` sends this process SIGKILL at
+#: step 12 just after it is journaled (``started``), at its first reading
+#: (``during``) or just after it is journaled finished (``finished``);
+#: ``phase=stop`` requests a stop (as a first Ctrl-C) there instead.
+INJECT_ENV = "LABCTL_INJECT_KILL"
+
+
+def _injection() -> tuple[int, str] | None:
+    spec = os.environ.get(INJECT_ENV)
+    if not spec:
+        return None
+    fields = dict(item.split("=", 1) for item in spec.split(",") if "=" in item)
+    return int(fields.get("seq", "0")), fields.get("phase", "started")
+
+
+_INJECTION = _injection()
+
+
+def _maybe_inject(run: Run, seq: int, phase: str) -> None:
+    if _INJECTION is None or _INJECTION[0] != seq:
+        return
+    if _INJECTION[1] == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _INJECTION[1] == "stop" and phase == "during":
+        run.stop_requested.set()
 
 
 class RunAborted(LabctlError):
@@ -237,6 +265,7 @@ class StepContext:
 
     def sample(self, channel: str, value: Any) -> None:
         """Record a point of a time series and feed the channel's interlock."""
+        _maybe_inject(self.run, self.seq, "during")
         magnitude = float(value.magnitude)
         unit = f"{value.units:~}"
         self.samples.append((channel, self.elapsed(), magnitude, unit))
@@ -246,6 +275,7 @@ class StepContext:
 
     def read(self, role: str, reader: Callable[[Any], Any], what: str) -> Any:
         """A query with bounded retries and reconnects; then the instrument is silent."""
+        _maybe_inject(self.run, self.seq, "during")
         driver = self.run.station[role]
         for attempt in range(1, QUERY_RETRIES + 2):
             try:
@@ -265,6 +295,10 @@ class StepContext:
 
     def event(self, kind: str, message: str) -> None:
         self.run.event(kind, message)
+
+    def checkpoint(self) -> None:
+        """A point inside a step where fault injection may strike (tests, fault campaign)."""
+        _maybe_inject(self.run, self.seq, "during")
 
 
 class Run:
@@ -350,7 +384,11 @@ class Run:
                     f"the protocol now asks for {name} on {wafer}",
                     field=f"run {self.run_id}",
                 )
-            if entry["status"] == "finished":
+            # A repeatable step that holds no wafer sets an instrument up (plate
+            # at temperature, irradiance calibrated). The safe state that ended
+            # the last process undid it, so it is done again, not replayed.
+            setup = repeatable and wafer is None
+            if entry["status"] == "finished" and not setup:
                 self.replayed += 1
                 result = decode(entry["result"])
                 self._track(wafer, result)
@@ -372,6 +410,7 @@ class Run:
         self.check_stop()
         self.hold_interlocks()
         self.store.step_started(self.run_id, seq, name, wafer, repeatable, params)
+        _maybe_inject(self, seq, "started")
         self.progress(f"{name}{f' {wafer}' if wafer else ''}")
         context = StepContext(self, seq, name, wafer, self.clock.monotonic())
         try:
@@ -396,6 +435,7 @@ class Run:
             measurements=context.measurements,
         )
         self.executed += 1
+        _maybe_inject(self, seq, "finished")
         self._track(wafer, result)
         return result
 

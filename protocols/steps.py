@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from labctl.engine import Run, StepContext
-from labctl.errors import InterlockTrip
+from labctl.errors import HardwareStateError, InterlockTrip
 from labctl.units import Q_, U
 
 __all__ = [
@@ -59,6 +59,7 @@ def new_wafer(run: Run, wafer: str) -> Any:
 
     def action(context: StepContext) -> Any:
         run.handler.new_wafer(wafer)
+        context.checkpoint()
         return {"location": "cassette"}
 
     return run.step("new wafer", action, wafer=wafer)
@@ -71,6 +72,7 @@ def transfer(run: Run, wafer: str, to: str) -> Any:
         origin = run.locations.get(wafer, "cassette")
         if origin != "cassette":
             run.handler.unload(origin)
+        context.checkpoint()
         if to != "cassette":
             run.handler.load(wafer, to)
         return {"from": origin, "to": to, "location": to}
@@ -214,7 +216,11 @@ def calibrate_exposure(run: Run, tool: Any) -> Any:
     """Measure the irradiance at the wafer plane (repeatable: the beam hits the meter)."""
 
     def action(context: StepContext) -> Any:
-        calibration = tool.calibrate()
+        try:
+            calibration = tool.calibrate()
+        except HardwareStateError as exc:
+            # No light where light should be: the source's power interlock.
+            raise InterlockTrip(str(exc), interlock="irradiance drift") from exc
         context.sample("irradiance", calibration.irradiance)
         interlock = run.interlocks.get("irradiance")
         if interlock is not None and interlock.target is None:
@@ -237,6 +243,7 @@ def expose(run: Run, wafer: str, tool: Any, dose: Any, x: Any, y: Any, label: st
             calibration = tool.calibrate()
             context.sample("irradiance", calibration.irradiance)
         record = tool.expose(dose, x, y, label=label)
+        context.checkpoint()  # the field is exposed, the journal does not know yet
         return {
             "field": label,
             "x": record.position[0],
