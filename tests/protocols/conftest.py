@@ -11,8 +11,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "formulations"
 BASELINE = EXAMPLES / "in_claims.toml"
 #: A short contrast curve: 6 fields, short times, so each run is quick.
 FAST = (
-    "fields=6", "dose_min=10 mJ/cm**2", "dose_max=120 mJ/cm**2", "coat_time=20 s",
-    "soft_bake_time=30 s", "peb_time=60 s",
+    "fields=6",
+    "dose_min=10 mJ/cm**2",
+    "dose_max=120 mJ/cm**2",
+    "coat_time=20 s",
+    "soft_bake_time=30 s",
+    "peb_time=60 s",
 )
 
 

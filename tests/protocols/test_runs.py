@@ -16,8 +16,14 @@ from tests.protocols.conftest import BASELINE, FAST
 
 
 def request(tmp_path: Path, protocol: str = "contrast-curve", *extra: str, **kw: Any) -> RunRequest:
-    return RunRequest(protocol=protocol, data_dir=tmp_path, formulation=BASELINE, sim=True,
-                      overrides=(*FAST, *extra) if protocol == "contrast-curve" else extra, **kw)
+    return RunRequest(
+        protocol=protocol,
+        data_dir=tmp_path,
+        formulation=BASELINE,
+        sim=True,
+        overrides=(*FAST, *extra) if protocol == "contrast-curve" else extra,
+        **kw,
+    )
 
 
 def bench_after(tmp_path: Path) -> VirtualBench:
@@ -51,8 +57,16 @@ def test_contrast_curve_end_to_end(tmp_path: Path) -> None:
     assert {"spin_speed", "plate_temperature", "irradiance"} <= channels
     assert all(s["unit"] for s in samples)
     frame = store.measurements(outcome.run_id)
-    assert {"dose_requested_mJ_cm2", "dose_delivered_mJ_cm2", "thickness_nm", "wafer_id",
-            "site", "x_mm", "y_mm", "formulation_hash"} <= set(frame.columns)
+    assert {
+        "dose_requested_mJ_cm2",
+        "dose_delivered_mJ_cm2",
+        "thickness_nm",
+        "wafer_id",
+        "site",
+        "x_mm",
+        "y_mm",
+        "formulation_hash",
+    } <= set(frame.columns)
     record = store.run(outcome.run_id)
     assert record["station"]["hotplate"]["model"] == "HP61"
     assert record["software"]["labctl"]
@@ -120,7 +134,9 @@ def test_heater_runaway_in_the_soft_bake_trips_and_leaves_the_bench_safe(
     assert_safe(tmp_path)
 
 
-def test_spinner_stall_during_the_coat_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spinner_stall_during_the_coat_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inject_during(monkeypatch, COAT, "spin_coater", "spinner_stall")
     outcome = start(request(tmp_path))
     assert outcome.status == "interlocked" and "spin speed" in outcome.reason
@@ -156,8 +172,9 @@ def test_a_lost_reply_is_retried_and_recorded_and_the_run_completes(tmp_path: Pa
     assert outcome.status == "completed", outcome.reason
     retries = [e for e in RunStore(tmp_path).events(outcome.run_id) if e["kind"] == "retry"]
     assert len(retries) >= 2
-    assert any("timeout" in e["message"].lower() or "no complete reply" in e["message"]
-               for e in retries)
+    assert any(
+        "timeout" in e["message"].lower() or "no complete reply" in e["message"] for e in retries
+    )
 
 
 def test_an_instrument_error_fails_the_step_without_resending_and_quarantines_the_wafer(
@@ -172,7 +189,9 @@ def test_an_instrument_error_fails_the_step_without_resending_and_quarantines_th
     assert_safe(tmp_path)
 
 
-def test_stop_at_the_next_safe_point_then_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_at_the_next_safe_point_then_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = {"n": 0}
 
     def progress(message: str) -> None:
@@ -200,14 +219,31 @@ def test_hold_before_a_step_waits_for_a_tripped_interlock_bounded(tmp_path: Path
     from labctl.errors import InterlockTrip
 
     store = RunStore(tmp_path)
-    store.create_run({"run_id": "R", "protocol": "p", "parameters": {}, "software": {},
-                      "operator": "t", "attended": False, "simulated": True})
+    store.create_run(
+        {
+            "run_id": "R",
+            "protocol": "p",
+            "parameters": {},
+            "software": {},
+            "operator": "t",
+            "attended": False,
+            "simulated": True,
+        }
+    )
     clock = VirtualClock()
     interlock = BandInterlock("plate temperature", "plate_temperature", 3.0, 1.0)
     interlock.arm(110.0)
     interlock.update(120.0, "degC")
-    run = Run(store=store, run_id="R", station={}, clock=clock, handler=None,  # type: ignore[arg-type]
-              parameters={}, interlocks={"plate_temperature": interlock}, hold_limit=30)
+    run = Run(
+        store=store,
+        run_id="R",
+        station={},
+        clock=clock,
+        handler=None,  # type: ignore[arg-type]
+        parameters={},
+        interlocks={"plate_temperature": interlock},
+        hold_limit=30,
+    )
     with pytest.raises(InterlockTrip, match="still tripped after 30 s"):
         run.step("bake", lambda context: None, wafer="W")
     assert clock.monotonic() == pytest.approx(30)

@@ -1,0 +1,119 @@
+"""A real process killed with SIGKILL at many points of a run, then resumed.
+
+Checked from the simulators' own records, not the engine's word: no physical
+step done twice, no finished measurement lost, the interrupted wafer
+quarantined, and the bench in safe state after the restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from labctl.store import RunStore
+from protocols.runner import resume
+from sim_instruments.bench import VirtualBench
+from tests.protocols.conftest import BASELINE, FAST
+
+# Step numbers of the fast contrast curve (6 fields).
+KILL_POINTS = [
+    (1, "started", "quarantined"),  # new wafer journaled, nothing done
+    (2, "during", "quarantined"),  # transfer half done
+    (3, "started", "quarantined"),  # coat journaled, before the resist is dispensed
+    (3, "during", "quarantined"),  # mid-spin
+    (3, "finished", "completed"),  # coat journaled finished
+    (5, "during", "completed"),  # plate set-up: repeatable
+    (7, "during", "quarantined"),  # mid soft bake
+    (9, "during", "completed"),  # mid measurement: repeatable
+    (11, "during", "completed"),  # calibration: repeatable, beam on the meter
+    (14, "during", "quarantined"),  # field 2 exposed, not yet journaled
+    (14, "finished", "completed"),  # field 2 journaled
+    (22, "during", "quarantined"),  # mid PEB
+    (24, "during", "quarantined"),  # mid development
+    (27, "during", "completed"),  # mid final measurement
+]
+
+
+def run_until_killed(data: Path, seq: int, phase: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "LABCTL_INJECT_KILL": f"seq={seq},phase={phase}"}
+    overrides = [item for pair in (("--set", f) for f in FAST) for item in pair]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labctl.cli",
+            "run",
+            "contrast-curve",
+            "--sim",
+            "--formulation",
+            str(BASELINE),
+            "--data",
+            str(data),
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+
+
+@pytest.mark.parametrize(
+    ("seq", "phase", "expected"), KILL_POINTS, ids=[f"step{s}-{p}" for s, p, _ in KILL_POINTS]
+)
+def test_killed_and_resumed(
+    tmp_path: Path, seq: int, phase: str, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    killed = run_until_killed(tmp_path, seq, phase)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    store = RunStore(tmp_path)
+    (record,) = store.runs()
+    run_id = record["run_id"]
+    assert record["status"] == "running"  # as the dead process left it
+    measured_before = len(store.measurement_rows(run_id))
+    store.close()
+
+    outcome = resume(run_id, tmp_path)
+
+    store = RunStore(tmp_path)
+    events = [e["kind"] for e in store.events(run_id)]
+    assert "killed" in events  # found dead on restart, recorded
+    if expected == "completed":
+        assert outcome.status == "completed", outcome.reason
+        assert len(store.measurement_rows(run_id)) == 12
+    else:
+        assert outcome.status == "incomplete", outcome.reason
+        assert list(outcome.quarantined) == ["W01"]
+        steps = store.steps(run_id)
+        assert steps[seq - 1]["status"] == "interrupted"
+        assert all(s["status"] == "skipped" for s in steps[seq:])
+    assert len(store.measurement_rows(run_id)) >= measured_before  # nothing lost
+    labels = Counter((r["label"], r["site"]) for r in store.measurement_rows(run_id))
+    assert max(labels.values(), default=1) == 1  # and nothing measured twice
+
+    bench = VirtualBench(data_dir=tmp_path)
+    wafer = bench.wafers.get(f"{run_id}/W01")
+    if wafer is None:
+        assert seq == 1  # killed before the wafer existed
+    else:
+        events_on_wafer = Counter(e[1] for e in wafer.events)
+        assert events_on_wafer["dispense"] <= 1
+        loads = Counter(e[2] for e in wafer.events if e[1] == "load")
+        assert loads["hotplate"] <= 2 and loads["spin_coater"] <= 2
+        fields = Counter((round(e.x, 3), round(e.y, 3)) for e in wafer.exposures)
+        assert max(fields.values(), default=1) == 1  # no field exposed twice
+        puddles = [e for e in wafer.events if e[1] == "puddle" and e[2] == "developer"]
+        assert len(puddles) <= 1
+    report = bench.safe_state_report()
+    assert not report["spin_coater"]["motor_on"]
+    assert not report["exposure_source"]["output"]
+    assert not report["exposure_shutter"]["open"]
+    assert report["hotplate"]["idle"]
