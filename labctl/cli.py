@@ -384,6 +384,109 @@ def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
 
 
 @cli.group()
+def queue() -> None:
+    """The overnight queue: runs one after another, unattended; survives a crash."""
+
+
+@queue.command("add")
+@click.argument("protocol")
+@click.option("--sim", is_flag=True, help="Run on the virtual bench.")
+@click.option("--station", "station_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--formulation",
+    "formulation_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--recipe", "recipe_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_data_option
+def queue_add(
+    protocol: str,
+    sim: bool,
+    station_file: Path | None,
+    formulation_file: Path,
+    recipe_file: Path | None,
+    overrides: tuple[str, ...],
+    seed: int,
+    data_dir: Path | None,
+) -> None:
+    """Check a run completely and add it to the queue."""
+    from protocols.queue import add
+    from protocols.runner import RunRequest
+
+    entry = add(
+        RunRequest(
+            protocol=protocol,
+            data_dir=_data_dir(data_dir),
+            formulation=formulation_file,
+            sim=sim,
+            station=station_file,
+            recipe=recipe_file,
+            overrides=overrides,
+            unattended=True,
+            seed=seed,
+        )
+    )
+    click.echo(f"queued #{entry}: {protocol}")
+
+
+@queue.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_data_option
+def queue_list(as_json: bool, data_dir: Path | None) -> None:
+    """Show the queue."""
+    from .store import RunStore
+
+    store = RunStore(_data_dir(data_dir))
+    entries = store.queue()
+    store.close()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        click.echo("the queue is empty")
+    for e in entries:
+        click.echo(
+            f"#{e['id']:<4d} {e['status']:8s} {e['protocol']:15s} {e['run_id'] or '':44s} "
+            f"{e['reason'] or ''}"[:200]
+        )
+
+
+@queue.command("run")
+@click.option(
+    "--policy",
+    type=click.Choice(["continue", "stop"]),
+    default="continue",
+    show_default=True,
+    help="After a failed run: go on, or stop the queue.",
+)
+@click.option(
+    "--notify",
+    default=None,
+    metavar="COMMAND",
+    help="Run after each entry, outcome in LABCTL_STATUS/LABCTL_RUN_ID/... (no shell).",
+)
+@_data_option
+def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
+    """Work through the queue; resumes an entry a crash left behind."""
+    from protocols.queue import run_queue
+
+    summary = run_queue(
+        _data_dir(data_dir), policy=policy, notify=notify, report=lambda line: click.echo(line)
+    )
+    click.echo(
+        f"queue: {summary.done} done, {summary.failed} failed, {summary.resumed} resumed"
+        + (", stopped by policy" if summary.stopped else "")
+    )
+    if summary.failed:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.group()
 def formulation() -> None:
     """Resist formulations: composition and the patent-claim check."""
 

@@ -480,6 +480,16 @@ class Run:
             yield
         except WaferQuarantined as exc:
             self.event("skip", f"wafer {exc.wafer_id}: rest of its steps skipped ({exc.reason})")
+            park = getattr(self.handler, "park", None)
+            if park is not None:
+                # An unattended handler takes the wafer off whatever tool holds it,
+                # so the tools are free for the next run; nothing else is done to it.
+                try:
+                    where = park(wafer_id)
+                    if where:
+                        self.event("park", f"wafer {wafer_id} taken off {where} to the cassette")
+                except LabctlError as park_error:
+                    self.event("park", f"wafer {wafer_id} could not be parked: {park_error}")
         else:
             if wafer_id not in self.quarantined:
                 self.store.set_wafer(self.run_id, wafer_id, "done")

@@ -67,6 +67,15 @@ class BenchHandler:
     def unload(self, station: str) -> None:
         self.bench.unload(station)
 
+    def park(self, wafer_id: str) -> str | None:
+        """Take a (quarantined) wafer off its tool into the cassette; return the tool."""
+        wafer = self.bench.wafers.get(wafer_id)
+        if wafer is None or wafer.location == "cassette":
+            return None
+        tool = str(wafer.location)
+        self.bench.unload(tool)
+        return tool
+
     def manual(self, action: str) -> None:
         if action == "dispense resist":
             self.bench.dispense_resist()

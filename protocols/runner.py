@@ -226,9 +226,20 @@ class _NamespacedHandler:
     def manual(self, action: str) -> None:
         self.inner.manual(action)
 
+    def park(self, wafer_id: str) -> str | None:
+        return self.inner.park(self._id(wafer_id))
 
-def start(request: RunRequest, progress: Callable[[str], None] | None = None) -> RunOutcome:
-    """Validate, record, run. Raises :class:`InputError` before anything moves."""
+
+def start(
+    request: RunRequest,
+    progress: Callable[[str], None] | None = None,
+    on_created: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Validate, record, run. Raises :class:`InputError` before anything moves.
+
+    ``on_created(run_id)`` is called once the run is recorded, before it starts
+    (the overnight queue keeps the id, so a crash can be resumed).
+    """
     protocol, parameters, recipe_table, formulation = validate(request)
     store = RunStore(request.data_dir)
     try:
@@ -255,6 +266,8 @@ def start(request: RunRequest, progress: Callable[[str], None] | None = None) ->
                 "seed": request.seed,
             }
         )
+        if on_created is not None:
+            on_created(run_id)
         status, reason, run = _run(
             request.sim,
             request.station,
