@@ -12,6 +12,7 @@ environment (``LABCTL_QUEUE_ID``, ``LABCTL_RUN_ID``, ``LABCTL_STATUS``,
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import subprocess
@@ -95,6 +96,10 @@ def _notify(
         print(f"labctl: notification command failed: {exc}")
 
 
+def _remember_run(store: RunStore, entry_id: int, run_id: str) -> None:
+    store.queue_update(entry_id, run_id=run_id)
+
+
 def run_queue(
     data_dir: Path,
     *,
@@ -128,6 +133,7 @@ def run_queue(
                 started_at=entry["started_at"] or now_text(),
             )
             outcome: RunOutcome | None = None
+            run_id: str | None
             try:
                 if resuming and entry["run_id"]:
                     report(f"queue #{entry_id}: resuming run {entry['run_id']} after a crash")
@@ -140,7 +146,7 @@ def run_queue(
                     report(f"queue #{entry_id}: {entry['protocol']}")
                     outcome = start(
                         _request(entry, data_dir),
-                        on_created=lambda run_id, i=entry_id: store.queue_update(i, run_id=run_id),
+                        on_created=functools.partial(_remember_run, store, entry_id),
                     )
                 status, reason, run_id = outcome.status, outcome.reason, outcome.run_id
             except LabctlError as exc:

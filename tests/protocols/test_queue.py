@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from labctl.store import RunStore
 from protocols.queue import add, run_queue
 from protocols.runner import RunRequest
@@ -29,10 +31,17 @@ def queue_three(data: Path) -> None:
         )
 
 
-def test_the_queue_runs_everything_in_order_and_notifies(tmp_path: Path) -> None:
+def test_the_queue_runs_everything_in_order_and_notifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     queue_three(tmp_path)
     log = tmp_path / "notify.log"
-    notifier = f"{sys.executable} -c \"import os; open('{log}', 'a').write(os.environ['LABCTL_STATUS'] + ' ' + os.environ['LABCTL_QUEUE_ID'] + chr(10))\""
+    script = (
+        "import os; open(os.environ['LOG'], 'a').write("
+        "os.environ['LABCTL_STATUS'] + ' ' + os.environ['LABCTL_QUEUE_ID'] + chr(10))"
+    )
+    monkeypatch.setenv("LOG", str(log))
+    notifier = f'{sys.executable} -c "{script}"'
     summary = run_queue(tmp_path, notify=notifier, report=lambda line: None)
     assert (summary.done, summary.failed) == (3, 0)
     entries = RunStore(tmp_path).queue()
