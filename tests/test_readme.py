@@ -15,7 +15,8 @@ def readme_commands() -> list[str]:
 
 def test_the_first_command_installs_and_runs_the_main_job() -> None:
     main_job = readme_commands()[0]
-    assert "pip install ." in main_job and "labctl check --sim" in main_job
+    assert "pip install ." in main_job
+    assert "labctl run contrast-curve --sim" in main_job and "in_claims.toml" in main_job
 
 
 def test_ci_runs_the_readme_test_command() -> None:
