@@ -194,3 +194,22 @@ def test_definitions_load_from_the_installed_package() -> None:
         path = sim_instruments.definition_path(name)
         assert path.is_file(), path
         assert path.read_text(encoding="utf-8").lstrip().startswith("#")
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """A subpackage missing from the distribution fails only on a fresh machine: catch it here."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [
+        ".".join(p.parent.relative_to(root).parts)
+        for top in ("labctl", "drivers", "protocols", "sim_instruments")
+        for p in (root / top).rglob("__init__.py")
+    ]
+    import fnmatch
+
+    missing = [p for p in packages if not any(fnmatch.fnmatch(p, pattern) for pattern in include)]
+    assert missing == []
