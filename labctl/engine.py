@@ -86,7 +86,8 @@ QUERY_RETRIES = 3
 #: ``LABCTL_INJECT_KILL="seq=12,phase=during"`` sends this process SIGKILL at
 #: step 12 just after it is journaled (``started``), at its first reading
 #: (``during``) or just after it is journaled finished (``finished``);
-#: ``phase=stop`` requests a stop (as a first Ctrl-C) there instead.
+#: ``phase=stop`` requests a stop (as a first Ctrl-C) there instead, and
+#: ``phase=term`` sends the process SIGTERM.
 INJECT_ENV = "LABCTL_INJECT_KILL"
 
 
@@ -108,6 +109,8 @@ def _maybe_inject(run: Run, seq: int, phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if _INJECTION[1] == "stop" and phase == "during":
         run.stop_requested.set()
+    if _INJECTION[1] == "term" and phase == "during":
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class RunAborted(LabctlError):
