@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 import click
 
+from .errors import LabctlError
+
 __all__ = ["main"]
 
 EXIT_FAILURE = 1
@@ -242,6 +244,21 @@ def run(
     with progress:
         outcome = start(request, progress=advance)
     _report(outcome)
+    if outcome.measurements:
+        from .report import write_report
+        from .store import RunStore
+
+        store = RunStore(outcome.data_dir)
+        try:
+            path, headlines = write_report(store, outcome.run_id)
+        except LabctlError as exc:
+            click.echo(f"  report: not written: {exc}")
+        else:
+            for line in headlines:
+                click.echo(f"  {line}")
+            click.echo(f"  report: {path.resolve()}")
+        finally:
+            store.close()
     _exit_for(outcome.status)
 
 
@@ -381,6 +398,65 @@ def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
             click.echo(f"{path}  ({len(frame)} rows)")
     finally:
         store.close()
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file to write (default: <data>/reports/<run>.html).",
+)
+@_data_option
+def report(run_id: str, out_file: Path | None, data_dir: Path | None) -> None:
+    """Write a run's self-contained HTML report and print its headline figures."""
+    from .report import write_report
+    from .store import RunStore
+
+    store = RunStore(_data_dir(data_dir))
+    try:
+        path, headlines = write_report(store, run_id, out_file)
+    finally:
+        store.close()
+    for line in headlines:
+        click.echo(line)
+    click.echo(f"report: {path.resolve()}")
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option(
+    "--by",
+    "variable",
+    type=click.Choice(["b1_b2_ratio", "base", "acid_generator", "solids"]),
+    default="b1_b2_ratio",
+    show_default=True,
+    help="Formulation variable on the x axis.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG plot to write (default: <data>/reports/compare.png).",
+)
+@_data_option
+def compare(
+    run_ids: tuple[str, ...], variable: str, out_file: Path | None, data_dir: Path | None
+) -> None:
+    """Compare contrast runs: Dg, gamma and thickness against a formulation variable."""
+    from .compare import compare_runs
+
+    rows, path = compare_runs(_data_dir(data_dir), list(run_ids), variable, out_file)
+    click.echo(f"{'run':44s} {variable:>14s} {'Dg mJ/cm2':>10s} {'gamma':>6s} {'t0 nm':>7s}")
+    for row in rows:
+        click.echo(
+            f"{row['run_id']:44s} {row['x']:14.4g} {row['gel_dose']:10.3g} "
+            f"{row['gamma']:6.2f} {row['thickness']:7.1f}"
+        )
+    click.echo(f"plot: {path.resolve()}")
 
 
 @cli.group()
@@ -643,7 +719,7 @@ def sim_serve(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one-line errors, meaningful exit codes."""
-    from .errors import InputError, LabctlError
+    from .errors import InputError
 
     try:
         cli.main(args=argv, prog_name="labctl", standalone_mode=False)

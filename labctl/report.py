@@ -1,0 +1,326 @@
+"""The run report: one self-contained HTML file, plots embedded.
+
+Sections: run identity; formulation and its claim verdicts; station; recipe
+parameters; the contrast curve with its fit (contrast runs); the spin curve
+and thickness maps (spin-curve runs); bake and spin traces; the step journal
+with every fault, retry and interlock. matplotlib is imported here only.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .analysis import contrast_from_store, spin_curve_from_store
+from .errors import LabctlError
+from .formulation import parse_formulation
+from .units import Q_
+
+__all__ = ["write_report"]
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd;
+padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }
+.met { color: #080; } .not_met { color: #b00; } .undetermined { color: #a60; }
+.bad { color: #b00; font-weight: bold; } img { max-width: 100%; } .headline { font-size: 1.1em; }
+"""
+
+
+def _figure_html(figure: Any, alt: str) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(rows: list[list[Any]], header: list[str] | None = None) -> str:
+    out = ["<table>"]
+    if header:
+        out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>")
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path, list[str]]:
+    """Write the HTML report of a run; return its path and the headline figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = store.run(run_id)
+    run_id = record["run_id"]
+    out = out or store.data_dir / "reports" / f"{run_id}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    headlines: list[str] = []
+    sections: list[str] = []
+
+    # identity
+    identity = [
+        [k, _e(record[k])]
+        for k in (
+            "run_id",
+            "protocol",
+            "status",
+            "reason",
+            "operator",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "simulated",
+        )
+    ]
+    identity.append(["software", _e(json.dumps(record["software"]))])
+    status_class = "met" if record["status"] == "completed" else "bad"
+    sections.append(
+        f'<h2 id="run">Run</h2><p class="{status_class}">{_e(record["status"])}</p>'
+        + _table(identity)
+    )
+
+    # formulation and claims
+    stored = store.formulation(record["formulation_hash"]) if record["formulation_hash"] else None
+    if stored is not None:
+        formulation = parse_formulation(tomllib.loads(stored["content"]), source=stored["source"])
+        rows = []
+        for row in formulation.composition()["components"]:
+            wt = row["wt_percent_of_solids"]
+            rows.append(
+                [
+                    _e(row["role"]),
+                    _e(row["name"]),
+                    _e(row["lot"]),
+                    _e(f"{row['amount']:~P}"),
+                    "" if wt is None else f"{wt.magnitude:.3g} %",
+                ]
+            )
+        claims = [
+            [str(n), f'<span class="{v.verdict}">{v.verdict}</span>', _e(v.reason)]
+            for n, v in formulation.check_claims().items()
+        ]
+        sections.append(
+            f'<h2 id="formulation">Formulation: {_e(formulation.name)}</h2>'
+            f"<p>hash {_e(record['formulation_hash'])}</p>"
+            + _table(rows, ["role", "component", "lot", "amount", "wt % of solids"])
+            + "<h3>Claims 1-13</h3>"
+            + _table(claims, ["claim", "verdict", "reason"])
+        )
+    # station
+    station = record["station"] or {}
+    station_rows = [
+        [
+            _e(role),
+            _e(s.get("maker")),
+            _e(s.get("model")),
+            _e(s.get("serial")),
+            _e(s.get("firmware")),
+            _e(s.get("link")),
+        ]
+        for role, s in station.items()
+    ]
+    sections.append(
+        '<h2 id="station">Station</h2>'
+        + _table(station_rows, ["role", "maker", "model", "serial", "firmware", "link"])
+    )
+    # recipe
+    parameters = [[_e(k), _e(_plain(v))] for k, v in sorted(record["parameters"].items())]
+    sections.append('<h2 id="recipe">Recipe</h2>' + _table(parameters, ["parameter", "value"]))
+
+    # results
+    if record["protocol"] in ("contrast-curve",):
+        sections.append(_contrast_section(store, run_id, plt, headlines))
+    if record["protocol"] == "spin-curve":
+        sections.append(_spin_section(store, run_id, plt, headlines))
+    sections.append(_map_section(store, run_id, plt))
+    sections.append(_traces_section(store, run_id, plt))
+    sections.append(_journal_section(store, run_id))
+
+    title = f"labctl run {run_id}"
+    head = "".join(f'<p class="headline">{_e(h)}</p>' for h in headlines)
+    document = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>{head}"
+        + "\n".join(sections)
+        + "</body></html>"
+    )
+    out.write_text(document, encoding="utf-8")
+    return out, headlines
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict) and "__quantity__" in value:
+        magnitude, unit = value["__quantity__"]
+        return f"{magnitude:g} {unit}"
+    if isinstance(value, list):
+        return ", ".join(str(_plain(v)) for v in value)
+    return value
+
+
+def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> str:
+    import numpy as np
+
+    try:
+        result = contrast_from_store(store, run_id)
+    except LabctlError as exc:
+        return f'<h2 id="contrast">Contrast curve</h2><p class="bad">{_e(exc)}</p>'
+    headlines.append(result.headline())
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.semilogx(result.doses, result.nrt, "o", label="measured (delivered dose)")
+    grid = np.geomspace(min(result.doses) / 1.5, max(result.doses) * 1.5, 300)
+    axes.semilogx(grid, [result.model(x) for x in grid], "-", label="fit A/(1+(D50/D)^k)")
+    for (name, estimate), height in zip(
+        (("Dg", result.gel_dose), ("D50", result.d50), ("D100", result.d100)),
+        (1.02, 1.07, 1.02),
+        strict=True,
+    ):
+        axes.axvline(estimate.value.magnitude, ls=":", color="gray")
+        axes.text(estimate.value.magnitude, height, name, ha="center", fontsize=8)
+    axes.set_xlabel("delivered dose (mJ/cm²)")
+    axes.set_ylabel("normalized remaining thickness")
+    axes.set_ylim(-0.05, 1.13)
+    axes.legend(loc="lower right")
+    rows = [
+        [n, _e(e)]
+        for n, e in (
+            ("Dg", result.gel_dose),
+            ("D50", result.d50),
+            ("D100", result.d100),
+            ("gamma (classic)", result.gamma_classic),
+            ("gamma (IUPAC 2020)", result.gamma_iupac),
+            ("k", result.slope_k),
+        )
+    ]
+    rows.append(["plateau A", f"{result.amplitude:.3f}"])
+    rows.append(["residual SD", f"{result.residual_sd:.4f}"])
+    warnings = "".join(f'<p class="bad">{_e(w)}</p>' for w in result.warnings)
+    return (
+        '<h2 id="contrast">Contrast curve</h2>'
+        + _figure_html(figure, "contrast curve")
+        + warnings
+        + _table(rows, ["quantity", "value"])
+    )
+
+
+def _spin_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> str:
+    try:
+        result, maps = spin_curve_from_store(store, run_id)
+    except LabctlError as exc:
+        return f'<h2 id="spin">Spin curve</h2><p class="bad">{_e(exc)}</p>'
+    b = result.exponent
+    headlines.append(
+        f"spin curve: h = {result.constant.value.magnitude:.4g} nm x rpm^-"
+        f"{b.value.magnitude:.3f} (b 95 % CI {b.low.magnitude:.3f}-{b.high.magnitude:.3f})"
+    )
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.loglog(result.speeds, result.thicknesses, "o", label="measured")
+    axes.loglog(
+        result.speeds,
+        [result.thickness_at(Q_(s, "rpm")).magnitude for s in result.speeds],
+        "-",
+        label="fit",
+    )
+    axes.set_xlabel("spin speed (rpm)")
+    axes.set_ylabel("thickness (nm)")
+    axes.legend()
+    rows = [[_e(w), _e(m)] for w, m in maps.items()]
+    return (
+        '<h2 id="spin">Spin curve</h2>'
+        + _figure_html(figure, "spin curve")
+        + _table(rows, ["wafer", "thickness map"])
+    )
+
+
+def _map_section(store: Any, run_id: str, plt: Any) -> str:
+    rows = store.measurement_rows(run_id)
+    if not rows:
+        return '<h2 id="map">Thickness map</h2><p>no measurements</p>'
+    label = rows[0]["label"]
+    chosen = [r for r in rows if r["label"] == label]
+    figure, axes = plt.subplots(figsize=(5, 4.5))
+    scatter = axes.scatter(
+        [r["x_mm"] for r in chosen],
+        [r["y_mm"] for r in chosen],
+        c=[r["thickness_nm"] for r in chosen],
+        cmap="viridis",
+        s=160,
+    )
+    figure.colorbar(scatter, label="thickness (nm)")
+    axes.set_aspect("equal")
+    axes.set_xlabel("x (mm)")
+    axes.set_ylabel("y (mm)")
+    axes.set_title(f"{chosen[0]['wafer_id']} - {label}")
+    return '<h2 id="map">Thickness map</h2>' + _figure_html(figure, "thickness map")
+
+
+def _traces_section(store: Any, run_id: str, plt: Any) -> str:
+    samples = store.sample_rows(run_id)
+    steps = {s["seq"]: s for s in store.steps(run_id)}
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5))
+    for seq in sorted({s["seq"] for s in samples}):
+        name = steps.get(seq, {}).get("name", "")
+        plate = [
+            (s["t"], s["value"])
+            for s in samples
+            if s["seq"] == seq and s["channel"] == "plate_temperature"
+        ]
+        spin = [
+            (s["t"], s["value"])
+            for s in samples
+            if s["seq"] == seq and s["channel"] == "spin_speed"
+        ]
+        if plate and "bake" in name:
+            top.plot(*zip(*plate, strict=True), label=f"{name} (step {seq})")
+        if spin:
+            bottom.plot(*zip(*spin, strict=True), label=f"{name} (step {seq})")
+    top.set_ylabel("plate (°C)")
+    bottom.set_ylabel("spin speed (rpm)")
+    bottom.set_xlabel("time in step (s)")
+    for axes in (top, bottom):
+        if axes.lines:
+            axes.legend(fontsize=7)
+    return '<h2 id="traces">Bake and spin traces</h2>' + _figure_html(
+        figure, "bake and spin traces"
+    )
+
+
+def _journal_section(store: Any, run_id: str) -> str:
+    rows = []
+    for step in store.steps(run_id):
+        css = "" if step["status"] == "finished" else ' class="bad"'
+        rows.append(
+            [
+                str(step["seq"]),
+                _e(step["name"]),
+                _e(step["wafer_id"] or ""),
+                f"<span{css}>{_e(step['status'])}</span>",
+                str(step["attempts"]),
+                _e(step["error"] or ""),
+            ]
+        )
+    events = [[_e(e["at"]), _e(e["kind"]), _e(e["message"])] for e in store.events(run_id)]
+    wafers = [
+        [_e(w), _e(i["state"]), _e(i["reason"] or "")] for w, i in store.wafers(run_id).items()
+    ]
+    return (
+        '<h2 id="journal">Step journal</h2>'
+        + _table(rows, ["step", "name", "wafer", "status", "attempts", "error"])
+        + "<h3>Wafers</h3>"
+        + _table(wafers, ["wafer", "state", "reason"])
+        + "<h3>Events (faults, retries, interlocks, safe state)</h3>"
+        + _table(events, ["at", "kind", "message"])
+    )
