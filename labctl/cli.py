@@ -126,6 +126,47 @@ def _data_option(function: Any) -> Any:
     )(function)
 
 
+def _run_options(function: Any) -> Any:
+    """The options that say what to run, shared by ``run`` and ``queue add``."""
+    options = [
+        click.option(
+            "--sim", is_flag=True, help="Run on the virtual bench (in process, virtual time)."
+        ),
+        click.option(
+            "--station",
+            "station_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Station file of a real bench.",
+        ),
+        click.option(
+            "--formulation",
+            "formulation_file",
+            required=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Formulation file (TOML).",
+        ),
+        click.option(
+            "--recipe",
+            "recipe_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Recipe file (TOML) with the protocol's parameters.",
+        ),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help='Override a parameter, e.g. --set coat_speed="2500 rpm" (repeatable).',
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the virtual bench."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _data_dir(value: Path | None) -> Path:
     from .store import default_data_dir
 
@@ -180,36 +221,9 @@ def _exit_for(status: str) -> None:
 
 @cli.command()
 @click.argument("protocol")
-@click.option("--sim", is_flag=True, help="Run on the virtual bench (in process, virtual time).")
-@click.option(
-    "--station",
-    "station_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Station file of a real bench.",
-)
-@click.option(
-    "--formulation",
-    "formulation_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Formulation file (TOML).",
-)
-@click.option(
-    "--recipe",
-    "recipe_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Recipe file (TOML) with the protocol's parameters.",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help='Override a parameter, e.g. --set coat_speed="2500 rpm" (repeatable).',
-)
+@_run_options
 @click.option("--unattended", is_flag=True, help="No operator: refuse steps nobody can do.")
 @click.option("--operator", default=None, help="Who runs it (default: the login name).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the virtual bench.")
 @_data_option
 def run(
     protocol: str,
@@ -466,17 +480,7 @@ def queue() -> None:
 
 @queue.command("add")
 @click.argument("protocol")
-@click.option("--sim", is_flag=True, help="Run on the virtual bench.")
-@click.option("--station", "station_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--formulation",
-    "formulation_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-)
-@click.option("--recipe", "recipe_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
-@click.option("--seed", type=int, default=0, show_default=True)
+@_run_options
 @_data_option
 def queue_add(
     protocol: str,

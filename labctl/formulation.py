@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import FormulationError
+from .files import read_toml
 from .units import Q_, U, format_quantity, ureg
 
 __all__ = [
@@ -181,21 +181,7 @@ def _fail(source: str, where: str, problem: str) -> FormulationError:
 
 def load_formulation(path: str | Path) -> Formulation:
     """Read and validate a formulation file."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise _fail(source, "file", "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise _fail(source, "file", f"not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise _fail(source, "file", exc.strerror or str(exc)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(source, "TOML syntax", str(exc)) from None
-    return parse_formulation(data, source=source)
+    return parse_formulation(read_toml(path, FormulationError), source=str(path))
 
 
 def _quantity(raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, what: str) -> Any:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 from .clock import Clock, RealClock
 from .errors import LabctlError, StationFileError
+from .files import read_toml
 from .transport import LinkSettings, SerialTransport, Transport, VisaTransport
 
 __all__ = [
@@ -110,20 +110,8 @@ def _fail(source: str, where: str, problem: str) -> StationFileError:
 def load_station(path: str | Path) -> StationConfig:
     """Read and validate a station file; raise :class:`StationFileError` naming the field."""
     path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise _fail(source, "file", "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise _fail(source, "file", f"not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise _fail(source, "file", exc.strerror or str(exc)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(source, "TOML syntax", str(exc)) from None
-    return parse_station(data, source=source, base_dir=path.resolve().parent)
+    data = read_toml(path, StationFileError)
+    return parse_station(data, source=str(path), base_dir=path.resolve().parent)
 
 
 def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> StationConfig:

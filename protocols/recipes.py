@@ -16,13 +16,13 @@ the file, the field and the allowed range.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labctl.errors import RecipeError
+from labctl.files import read_toml
 from labctl.units import Q_, ureg
 
 __all__ = ["COMMON", "Parameter", "load_recipe", "resolve_parameters"]
@@ -126,18 +126,8 @@ COMMON: tuple[Parameter, ...] = (
 
 def load_recipe(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     """Read a recipe file: (protocol named in it or None, raw parameter table)."""
-    path = Path(path)
     source = str(path)
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise RecipeError("no such file", source=source, field="file") from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError(
-            f"not UTF-8 text (byte {exc.start})", source=source, field="file"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(str(exc), source=source, field="TOML syntax") from None
+    data = read_toml(path, RecipeError)
     extra = set(data) - {"protocol", "parameters", "notes"}
     if extra:
         raise RecipeError(
