@@ -90,7 +90,7 @@ def main() -> None:
         wafers += 1
     wall = time.perf_counter() - start
     bench_hours = bench.now() / 3600
-    commands = len(bench.command_log)
+    commands = sum(device.commands_executed for device in bench.devices.values())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"bench time        {bench_hours:.2f} h ({wafers} wafers, {commands} instrument commands)"

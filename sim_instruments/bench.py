@@ -102,6 +102,7 @@ class VirtualBench:
         self.fault_log: list[dict[str, Any]] = []
         self.light_log: list[dict[str, Any]] = []
         self._dirty = False
+        self._light_delivered = False
         self._dirty_wafers: set[str] = set()
         self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
         self._log_fd: int | None = None
@@ -154,8 +155,19 @@ class VirtualBench:
             device = self.device(role)
             now = self.now()
             self._evolve_all(now)
+            before = device.state() if not self._dirty else None
             for ready, reply in device.receive(data, now):
                 self._queue(role, ready, reply)
+            # A setter that set what was already set (mode=3 before every
+            # field) changes nothing physical: no save.
+            if (
+                self._dirty
+                and before is not None
+                and not self._light_delivered
+                and not device.faults
+                and device.state() == before
+            ):
+                self._dirty = False
             self._save_if_changed()
 
     def _queue(self, role: str, ready: float, data: bytes) -> None:
@@ -342,6 +354,7 @@ class VirtualBench:
             )
             wafer.record(start, "exposure", f"{dose:.3f} mJ/cm2 at ({x:.2f}, {y:.2f}) mm")
             self._dirty_wafers.add(wafer.wafer_id)
+            self._light_delivered = True
             self.changed()
         entry = {
             "start": start,
@@ -352,9 +365,10 @@ class VirtualBench:
             "x": x,
             "y": y,
         }
-        self.light_log.append(entry)
         if self._light_fd is not None:
             os.write(self._light_fd, (json.dumps(entry) + "\n").encode("utf-8"))
+        else:
+            self.light_log.append(entry)
 
     # -- faults ------------------------------------------------------------------------
 
@@ -407,9 +421,11 @@ class VirtualBench:
             "command": line.decode("latin-1"),
             "reply": None if reply is None else reply.decode("latin-1"),
         }
-        self.command_log.append(entry)
         if self._log_fd is not None:
+            # On disk only: a bench serving a night must not grow in memory.
             os.write(self._log_fd, (json.dumps(entry) + "\n").encode("utf-8"))
+        else:
+            self.command_log.append(entry)
 
     def log_fault(self, role: str, time: float, kind: str, line: bytes) -> None:
         self.fault_log.append(
@@ -548,6 +564,7 @@ class VirtualBench:
         need an fsync per change; a killed process does not.)
         """
         self._dirty = False
+        self._light_delivered = False
         if self.data_dir is None:
             self._dirty_wafers.clear()
             return

@@ -74,7 +74,14 @@ class Wafer:
 
     @property
     def resist_parameters(self) -> ResistParameters | None:
-        return ResistParameters.from_dict(self.resist) if self.resist else None
+        # Asked at every integration step: parse the stored dict once.
+        if not self.resist:
+            return None
+        cached = self.__dict__.get("_parsed_resist")
+        if cached is None or cached[0] is not self.resist:
+            cached = (self.resist, ResistParameters.from_dict(self.resist))
+            self.__dict__["_parsed_resist"] = cached
+        return cached[1]
 
     @property
     def radius(self) -> float:
@@ -132,7 +139,7 @@ class Wafer:
     def to_dict(self) -> dict[str, Any]:
         # Written at every change of the bench: a flat copy, not dataclasses.asdict
         # (which recurses into every tuple and costs milliseconds per wafer).
-        data = dict(self.__dict__)
+        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         data["shape"] = list(self.shape)
         data["exposures"] = [dict(e.__dict__) for e in self.exposures]
         data["events"] = [list(e) for e in self.events]
