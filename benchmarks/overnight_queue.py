@@ -59,7 +59,8 @@ def main() -> None:
         memory_after = rss_mb()
         bench_hours = (VirtualBench(data_dir=data).now() - per_run) / 3600
     print(
-        f"queue             {count} contrast-curve runs, {summary.done} done, {summary.failed} failed"
+        f"queue             {count} contrast-curve runs, {summary.done} done, "
+        f"{summary.failed} failed"
     )
     print(f"bench time        {bench_hours:.2f} h")
     print(f"wall time         {wall:.2f} s ({bench_hours * 3600 / wall:,.0f}x)")
