@@ -721,6 +721,47 @@ def sim_serve(
         server.stop()
 
 
+@sim.command("campaign")
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="Runs queued per fault class (a longer night).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--formulation",
+    "formulation_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Formulation (default: the packaged in-claim example).",
+)
+@click.option("--class", "classes", multiple=True, help="Only these fault classes (repeatable).")
+def sim_campaign(
+    runs: int, seed: int, formulation_file: Path | None, classes: tuple[str, ...]
+) -> None:
+    """The fault campaign: a queue per fault class, counted from the simulators' records."""
+    from protocols.campaign import FAULT_CLASSES, format_table, run_campaign
+
+    from .errors import InputError
+
+    unknown = [c for c in classes if c not in FAULT_CLASSES]
+    if unknown:
+        raise InputError(
+            f"unknown fault class; classes: {', '.join(FAULT_CLASSES)}",
+            field=f"--class {unknown[0]!r}",
+        )
+    if formulation_file is None:
+        from sim_instruments import definition_path
+
+        formulation_file = definition_path("in_claims.toml")
+    results = run_campaign(formulation_file, runs=runs, seed=seed, classes=list(classes) or None)
+    click.echo(format_table(results))
+    if not all(r.ok() for r in results):
+        sys.exit(EXIT_FAILURE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one-line errors, meaningful exit codes."""
     from .errors import InputError

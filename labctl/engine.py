@@ -514,12 +514,15 @@ def safe_state(station: Any, record: Callable[[str, str], None] | None = None) -
             continue
         try:
             action()
-            if record:
-                record("safe_state", f"{role}: safe")
+            message = f"{role}: safe"
         except Exception as exc:  # every role must be tried, whatever one raises
             failures.append(f"{role}: {exc}")
-            if record:
-                record("safe_state", f"{role}: FAILED: {exc}")
+            message = f"{role}: FAILED: {exc}"
+        if record:
+            try:
+                record("safe_state", message)
+            except Exception as exc:  # a failing disk must not stop the bench going safe
+                log.error("could not record %r: %s", message, exc)
     return failures
 
 
@@ -584,7 +587,15 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
         failures = safe_state(run.station, run.event)
         if failures:
             reason += "; SAFE STATE INCOMPLETE: " + "; ".join(failures)
-        run.store.finish_run(run.run_id, status, reason)
+        try:
+            run.store.finish_run(run.run_id, status, reason)
+        except LabctlError as exc:
+            # The store cannot take it (a failing disk): the bench is safe all the
+            # same; the next start finds the run "running" and records it killed.
+            log.error(
+                "could not record the end of run %s (%s: %s): %s", run.run_id, status, reason, exc
+            )
+            reason += f"; NOT RECORDED: {exc}"
     return status, reason
 
 

@@ -78,6 +78,7 @@ def _dose_matrix(
         records.append(
             steps.expose(run, wafer, tool, dose, Q_(x, U.mm), Q_(y, U.mm), f"F{index + 1:02d}")
         )
+    steps.calibrate_exposure(run, tool, verify=True)
     steps.transfer(run, wafer, "cassette")
     return records
 

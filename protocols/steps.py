@@ -212,8 +212,14 @@ def post_exposure_bake(run: Run, wafer: str, temperature: Any, duration: Any) ->
     return _bake(run, wafer, temperature, duration, "post-exposure bake")
 
 
-def calibrate_exposure(run: Run, tool: Any) -> Any:
-    """Measure the irradiance at the wafer plane (repeatable: the beam hits the meter)."""
+def calibrate_exposure(run: Run, tool: Any, *, verify: bool = False) -> Any:
+    """Measure the irradiance at the wafer plane (repeatable: the beam hits the meter).
+
+    With ``verify``, this is the check after a dose matrix: the irradiance
+    interlock compares it with the calibration the doses were computed from,
+    so a source that dimmed or failed mid-matrix trips it instead of leaving
+    wrong delivered doses in the record.
+    """
 
     def action(context: StepContext) -> Any:
         try:
@@ -232,7 +238,7 @@ def calibrate_exposure(run: Run, tool: Any) -> Any:
             "wavelength": calibration.wavelength,
         }
 
-    return run.step("calibrate exposure", action, repeatable=True)
+    return run.step("verify exposure" if verify else "calibrate exposure", action, repeatable=True)
 
 
 def expose(run: Run, wafer: str, tool: Any, dose: Any, x: Any, y: Any, label: str) -> Any:

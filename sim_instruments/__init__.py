@@ -27,6 +27,7 @@ DEFINITIONS = (
     "newport_esp300.yaml",
     "woollam_completeease.yaml",
     "bench.yaml",
+    "in_claims.toml",
 )
 
 

@@ -35,9 +35,10 @@ KILL_POINTS = [
     (11, "during", "completed"),  # calibration: repeatable, beam on the meter
     (14, "during", "quarantined"),  # field 2 exposed, not yet journaled
     (14, "finished", "completed"),  # field 2 journaled
-    (22, "during", "quarantined"),  # mid PEB
-    (24, "during", "quarantined"),  # mid development
-    (27, "during", "completed"),  # mid final measurement
+    (19, "during", "completed"),  # verification of the irradiance after the matrix
+    (23, "during", "quarantined"),  # mid PEB
+    (25, "during", "quarantined"),  # mid development
+    (28, "during", "completed"),  # mid final measurement
 ]
 
 
