@@ -513,7 +513,12 @@ def safe_state(station: Any, record: Callable[[str, str], None] | None = None) -
         if action is None:
             continue
         try:
-            action()
+            try:
+                action()
+            except CommunicationError:
+                # A lost link is the likeliest reason: reopen it once and try again.
+                driver.reconnect()
+                action()
             message = f"{role}: safe"
         except Exception as exc:  # every role must be tried, whatever one raises
             failures.append(f"{role}: {exc}")
@@ -587,6 +592,8 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
         failures = safe_state(run.station, run.event)
         if failures:
             reason += "; SAFE STATE INCOMPLETE: " + "; ".join(failures)
+        if status != "completed":
+            _park_wafers(run)
         try:
             run.store.finish_run(run.run_id, status, reason)
         except LabctlError as exc:
@@ -597,6 +604,23 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
             )
             reason += f"; NOT RECORDED: {exc}"
     return status, reason
+
+
+def _park_wafers(run: Run) -> None:
+    """After a run that did not complete, an unattended handler clears the tools."""
+    park = getattr(run.handler, "park", None)
+    if park is None:
+        return
+    for wafer_id, where in list(run.locations.items()):
+        if where == "cassette":
+            continue
+        try:
+            tool = park(wafer_id)
+            if tool:
+                run.locations[wafer_id] = "cassette"
+                run.event("park", f"wafer {wafer_id} taken off {tool} to the cassette")
+        except Exception as exc:  # recorded, never masks the run's own outcome
+            log.error("could not park wafer %s: %s", wafer_id, exc)
 
 
 def recover_killed_runs(store: RunStore, station: Any) -> list[str]:

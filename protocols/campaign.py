@@ -131,18 +131,36 @@ def _failing_disk(data: Path, after_commits: int) -> Any:
     return lambda: setattr(store_module.RunStore, "_transaction", original)
 
 
-def _examine(data: Path, fault: str, runs: int) -> ClassResult:
-    store = RunStore(data)
-    bench = VirtualBench(data_dir=data)
-    records = store.runs()
-    lost = repeated = needed = reached = failures = with_reason = completed = 0
-    report = bench.safe_state_report()
-    bench_safe = (
+def _bench_is_safe(data: Path) -> bool:
+    """The simulators' own view: motor off, source off, shutter closed, plate idle."""
+    report = VirtualBench(data_dir=data).safe_state_report()
+    return bool(
         not report["spin_coater"]["motor_on"]
         and not report["exposure_source"]["output"]
         and not report["exposure_shutter"]["open"]
         and report["hotplate"]["idle"]
     )
+
+
+class _SafeCounter:
+    """After every queue entry that did not complete: was the bench left safe?"""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.needed = 0
+        self.reached = 0
+
+    def __call__(self, entry_id: int, status: str) -> None:
+        if status != "completed":
+            self.needed += 1
+            self.reached += _bench_is_safe(self.data)
+
+
+def _examine(data: Path, fault: str, runs: int, safety: _SafeCounter) -> ClassResult:
+    store = RunStore(data)
+    bench = VirtualBench(data_dir=data)
+    records = store.runs()
+    lost = repeated = failures = with_reason = completed = 0
     for record in records:
         run_id = record["run_id"]
         steps = store.steps(run_id)
@@ -157,8 +175,6 @@ def _examine(data: Path, fault: str, runs: int) -> ClassResult:
         else:
             failures += 1
             with_reason += bool(record["reason"])
-            needed += 1
-            reached += bench_safe
         for wafer_id, info in store.wafers(run_id).items():
             if info["state"] == "quarantined":
                 failures += 1
@@ -175,6 +191,11 @@ def _examine(data: Path, fault: str, runs: int) -> ClassResult:
             repeated += max(0, developer - 1)
     store.close()
     missing_runs = runs - len(records)
+    # A crash or a failing disk ends a run with no queue entry finishing:
+    # count those ends too, from the bench as the night left it.
+    needed, reached = safety.needed, safety.reached
+    if not needed and completed < runs:
+        needed, reached = 1, int(_bench_is_safe(data))
     return ClassResult(
         fault,
         runs,
@@ -208,14 +229,15 @@ def run_campaign(
         data = base / name.replace(" ", "_")
         data.mkdir(parents=True, exist_ok=True)
         _queue(data, formulation, runs)
-        moment = rng.uniform(0.1, 0.9) * SECONDS_PER_RUN * runs
+        safety = _SafeCounter(data)
+        moment = rng.uniform(0.1, 0.9) * SECONDS_PER_RUN  # inside the first run
         if kind == "kill":
             seq = rng.randint(1, STEPS_PER_RUN)
             phase = rng.choice(["started", "during", "finished"])
             environment = {**os.environ, "LABCTL_INJECT_KILL": f"seq={seq},phase={phase}"}
             code = _run_queue_process(data, environment)
             assert code == -signal.SIGKILL, f"the queue process was not killed ({code})"
-            run_queue(data, report=lambda line: None)
+            run_queue(data, report=lambda line: None, after_entry=safety)
         elif kind == "disk":
             bench = VirtualBench(data_dir=data)
             bench.close()
@@ -224,22 +246,24 @@ def run_campaign(
                 # The queue's own bookkeeping write fails too: it stops. That is
                 # the failure this class injects; the bench must still be safe.
                 with contextlib.suppress(Exception):
-                    run_queue(data, report=lambda line: None)
+                    run_queue(data, report=lambda line: None, after_entry=safety)
             finally:
                 restore()
             _record_disk_failure(data)
-            run_queue(data, report=lambda line: None)  # the disk is back: the night goes on
+            run_queue(
+                data, report=lambda line: None, after_entry=safety
+            )  # the disk is back: the night goes on
         else:
             bench = VirtualBench(data_dir=data, seed=seed)
             assert role is not None
             count = -1 if kind in ("heater_runaway", "lamp_failure", "spinner_stall") else 1
             bench.inject(role, kind, start=bench.now() + moment, count=count, delay=3.0)
             bench.close()
-            run_queue(data, report=lambda line: None)
+            run_queue(data, report=lambda line: None, after_entry=safety)
             bench = VirtualBench(data_dir=data)
             bench.clear_faults()
             bench.close()
-        results.append(_examine(data, name, runs))
+        results.append(_examine(data, name, runs, safety))
     return results
 
 

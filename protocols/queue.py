@@ -106,6 +106,7 @@ def run_queue(
     policy: str = "continue",
     notify: str | None = None,
     report: Callable[[str], None] = print,
+    after_entry: Callable[[int, str], None] | None = None,
 ) -> QueueSummary:
     """Work through the queue of ``data_dir``; return what happened."""
     if policy not in POLICIES:
@@ -161,6 +162,8 @@ def run_queue(
             )
             report(f"queue #{entry_id}: {status} ({reason})")
             _notify(notify, entry_id, run_id, status, reason)
+            if after_entry is not None:
+                after_entry(entry_id, status)
             if ok:
                 summary.done += 1
             else:

@@ -285,15 +285,21 @@ def develop(
         spinner.spin(Q_(500, U.rpm))
         context.clock.sleep(rinse)
         spinner.spin(dry_speed)
+        interlock = run.interlocks.get("spin_speed")
         try:
+            context.clock.sleep(SPIN_UP_ALLOWANCE)
+            if interlock is not None:
+                interlock.arm(dry_speed.m_as(U.rpm))
             _timed(
                 context,
-                dry_time.m_as(U.s),
+                dry_time.m_as(U.s) - SPIN_UP_ALLOWANCE,
                 lambda: context.sample(
                     "spin_speed", context.read("spin_coater", lambda d: d.speed, "spin speed")
                 ),
             )
         finally:
+            if interlock is not None:
+                interlock.disarm()
             spinner.stop()
         run.handler.manual("dry")
         return {"develop_time": duration, "rinse_time": rinse, "dry_speed": dry_speed}

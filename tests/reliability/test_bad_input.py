@@ -29,9 +29,13 @@ RECIPE = Path(__file__).resolve().parents[2] / "examples" / "recipes" / "contras
 FILES = {
     "formulation": (BASELINE, lambda p: load_formulation(p), FormulationError),
     "station": (builtin_sim_station_path(), lambda p: load_station(p), StationFileError),
-    "recipe": (RECIPE, lambda p: resolve_parameters(PROTOCOLS["contrast-curve"].parameters,
-                                                    load_recipe(p)[1], recipe_source=str(p)),
-               RecipeError),
+    "recipe": (
+        RECIPE,
+        lambda p: resolve_parameters(
+            PROTOCOLS["contrast-curve"].parameters, load_recipe(p)[1], recipe_source=str(p)
+        ),
+        RecipeError,
+    ),
 }
 
 
@@ -43,7 +47,8 @@ def outcome(kind: str, content: bytes) -> None:
         if kind == "station":
             for name in ("bench.yaml",):
                 (Path(directory) / name).write_bytes(
-                    builtin_sim_station_path().with_name(name).read_bytes())
+                    builtin_sim_station_path().with_name(name).read_bytes()
+                )
         path.write_bytes(content)
         try:
             loader(path)
@@ -86,8 +91,10 @@ def test_mutated_files(kind: str, data: st.DataObject) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.sampled_from([p.name for p in PROTOCOLS["contrast-curve"].parameters]),
-       value=st.text(max_size=20))
+@given(
+    name=st.sampled_from([p.name for p in PROTOCOLS["contrast-curve"].parameters]),
+    value=st.text(max_size=20),
+)
 def test_set_values(name: str, value: str) -> None:
     try:
         resolve_parameters(PROTOCOLS["contrast-curve"].parameters, None, [f"{name}={value}"])
@@ -102,16 +109,33 @@ def test_set_values(name: str, value: str) -> None:
         ("formulation truncated", []),
     ],
 )
-def test_cli_refuses_bad_files_before_switching_anything_on(tmp_path: Path, kind: str,
-                                                           args: list[str]) -> None:
+def test_cli_refuses_bad_files_before_switching_anything_on(
+    tmp_path: Path, kind: str, args: list[str]
+) -> None:
     broken = tmp_path / "broken.toml"
-    broken.write_bytes(BASELINE.read_bytes()[:700] if "truncated" in kind
-                       else BASELINE.read_bytes().replace(b'amount = "10.0 g"', b'amount = "10.0 L"'))
+    broken.write_bytes(
+        BASELINE.read_bytes()[:700]
+        if "truncated" in kind
+        else BASELINE.read_bytes().replace(b'amount = "10.0 g"', b'amount = "10.0 L"')
+    )
     data = tmp_path / "data"
     result = subprocess.run(
-        [sys.executable, "-m", "labctl.cli", "run", "contrast-curve", "--sim", "--formulation",
-         str(broken), "--data", str(data), *args],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "labctl.cli",
+            "run",
+            "contrast-curve",
+            "--sim",
+            "--formulation",
+            str(broken),
+            "--data",
+            str(data),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and str(broken) in result.stderr
@@ -129,8 +153,11 @@ def test_served_listeners_bind_loopback_only(tmp_path: Path) -> None:
 
     server = BenchServer(VirtualBench(), tmp_path)
     try:
-        hosts = {link.listener.getsockname()[0] for link in server.links.values()
-                 if hasattr(link, "listener")}
+        hosts = {
+            link.listener.getsockname()[0]
+            for link in server.links.values()
+            if hasattr(link, "listener")
+        }
         hosts.add(server.handler.listener.getsockname()[0])
         assert hosts == {"127.0.0.1"}
     finally:
@@ -145,8 +172,15 @@ def test_served_listeners_bind_loopback_only(tmp_path: Path) -> None:
 def test_files_the_store_writes_are_not_world_writable(tmp_path: Path) -> None:
     from protocols.runner import RunRequest, start
 
-    start(RunRequest(protocol="claim14", data_dir=tmp_path, formulation=BASELINE, sim=True,
-                     overrides=("coat_time=10 s",)))
+    start(
+        RunRequest(
+            protocol="claim14",
+            data_dir=tmp_path,
+            formulation=BASELINE,
+            sim=True,
+            overrides=("coat_time=10 s",),
+        )
+    )
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written
     for path in written:
