@@ -304,18 +304,27 @@ def runs(as_json: bool, data_dir: Path | None) -> None:
     store = RunStore(_data_dir(data_dir))
     rows = store.runs()
     store.close()
+    _listing(
+        rows,
+        as_json,
+        "no runs",
+        lambda r: (
+            f"{r['run_id']:44s} {r['status']:12s} {r['created_at'][:19]}  {r['reason'] or ''}"
+        ),
+    )
+
+
+def _listing(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Any) -> None:
+    """Rows as one JSON array, or one line each (200 characters at most)."""
     if as_json:
         import json
 
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no runs")
+        click.echo(empty)
     for row in rows:
-        click.echo(
-            f"{row['run_id']:44s} {row['status']:12s} {row['created_at'][:19]}  "
-            f"{row['reason'] or ''}"[:200]
-        )
+        click.echo(line(row)[:200])
 
 
 @cli.command()
@@ -522,18 +531,15 @@ def queue_list(as_json: bool, data_dir: Path | None) -> None:
     store = RunStore(_data_dir(data_dir))
     entries = store.queue()
     store.close()
-    if as_json:
-        import json
-
-        click.echo(json.dumps(entries, indent=2))
-        return
-    if not entries:
-        click.echo("the queue is empty")
-    for e in entries:
-        click.echo(
-            f"#{e['id']:<4d} {e['status']:8s} {e['protocol']:15s} {e['run_id'] or '':44s} "
-            f"{e['reason'] or ''}"[:200]
-        )
+    _listing(
+        entries,
+        as_json,
+        "the queue is empty",
+        lambda e: (
+            f"#{e['id']:<4d} {e['status']:8s} {e['protocol']:15s} "
+            f"{e['run_id'] or '':44s} {e['reason'] or ''}"
+        ),
+    )
 
 
 @queue.command("run")
