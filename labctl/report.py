@@ -165,7 +165,7 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
 def _plain(value: Any) -> Any:
     if isinstance(value, dict) and "__quantity__" in value:
         magnitude, unit = value["__quantity__"]
-        return f"{magnitude:g} {unit}"
+        return f"{Q_(magnitude, unit):~P}" if unit else f"{magnitude:g}"
     if isinstance(value, list):
         return ", ".join(str(_plain(v)) for v in value)
     return value
