@@ -310,6 +310,7 @@ class Instrument:
             "serial": identity.serial if identity else "unknown",
             "firmware": identity.firmware if identity else "unknown",
             "link": self.transport.name,
+            "settings": {key: str(value) for key, value in self.settings.items()},
         }
 
     def wait(self, duration: Any) -> None:

@@ -69,6 +69,7 @@ def test_contrast_curve_end_to_end(tmp_path: Path) -> None:
     } <= set(frame.columns)
     record = store.run(outcome.run_id)
     assert record["station"]["hotplate"]["model"] == "HP61"
+    assert record["station"]["exposure_meter"]["settings"]["aperture_area"] == "0.709 cm**2"
     assert record["software"]["labctl"]
     assert_safe(tmp_path)
 
