@@ -92,6 +92,8 @@ class StationConfig:
     roles: dict[str, RoleConfig]
     exposure: dict[str, Any]
     base_dir: Path
+    #: ``host:port`` of a wafer handler speaking labctl's handler protocol, if any.
+    handler: str | None = None
 
 
 def builtin_sim_station_path() -> Path:
@@ -116,9 +118,11 @@ def load_station(path: str | Path) -> StationConfig:
 
 def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> StationConfig:
     """Validate a parsed station table (see the module docstring for the shape)."""
-    unknown = set(data) - {"station", "roles", "exposure"}
+    unknown = set(data) - {"station", "roles", "exposure", "handler"}
     if unknown:
-        raise _fail(source, sorted(unknown)[0], "unknown table; allowed: station, roles, exposure")
+        raise _fail(
+            source, sorted(unknown)[0], "unknown table; allowed: station, roles, exposure, handler"
+        )
     station = data.get("station", {})
     if not isinstance(station, Mapping):
         raise _fail(source, "station", "must be a table")
@@ -182,7 +186,16 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
     exposure = data.get("exposure", {})
     if not isinstance(exposure, Mapping):
         raise _fail(source, "exposure", "must be a table")
-    return StationConfig(name, source, roles, dict(exposure), base_dir)
+    handler = data.get("handler")
+    address = None
+    if handler is not None:
+        if not isinstance(handler, Mapping) or set(handler) != {"address"}:
+            raise _fail(source, "handler", 'must be a table with address = "host:port"')
+        address = handler["address"]
+        host, colon, port = str(address).rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _fail(source, "handler.address", f"{address!r} is not host:port")
+    return StationConfig(name, source, roles, dict(exposure), base_dir, address)
 
 
 _DRIVERS: dict[str, type] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BenchHandler", "OperatorHandler"]
+__all__ = ["BenchHandler", "OperatorHandler", "SocketHandler"]
 
 MANUAL_ACTIONS = ("dispense resist", "dispense developer", "rinse", "dry")
 STATION_NAMES = {
@@ -87,3 +87,80 @@ class BenchHandler:
             self.bench.spin_dry()
         else:
             raise ValueError(f"unknown manual action {action!r}")
+
+
+class SocketHandler:
+    """A wafer handler reached over TCP, speaking labctl's handler protocol.
+
+    ``docs/instruments/wafer_handler.md``: one ASCII line per command, one
+    reply line, ``OK[ value]`` or ``ERR reason``. Serves unattended runs on a
+    bench that has one (the served virtual bench does).
+    """
+
+    attended = False
+
+    def __init__(self, address: str, timeout: float = 30.0) -> None:
+        host, _, port = address.rpartition(":")
+        self.address = (host, int(port))
+        self.timeout = timeout
+        self._stream: Any = None
+
+    def _call(self, command: str) -> str:
+        import socket
+
+        from labctl.errors import InstrumentError, LinkLost
+
+        for attempt in (1, 2):
+            try:
+                if self._stream is None:
+                    connection = socket.create_connection(self.address, timeout=self.timeout)
+                    self._stream = connection.makefile("rwb")
+                self._stream.write(command.encode("ascii") + b"\n")
+                self._stream.flush()
+                reply = self._stream.readline().decode("ascii", "replace").strip()
+                if not reply:
+                    raise OSError("the handler closed the connection")
+                break
+            except OSError as exc:
+                self._stream = None
+                if attempt == 2 or command.split()[0] not in ("WHERE", "TIME"):
+                    # An action is never re-sent blindly: the caller decides.
+                    raise LinkLost(f"wafer handler {self.address}: {exc}") from exc
+        if reply.startswith("ERR"):
+            raise InstrumentError(reply[4:], instrument="wafer handler", command=command)
+        return reply[3:]
+
+    def new_wafer(self, wafer_id: str) -> None:
+        from labctl.errors import InstrumentError
+
+        try:
+            self._call(f"WHERE {wafer_id}")  # it exists already (a resumed run): keep it
+        except InstrumentError:
+            self._call(f"NEW {wafer_id}")
+
+    def load(self, wafer_id: str, station: str) -> None:
+        self._call(f"LOAD {wafer_id} {station}")
+
+    def unload(self, station: str) -> None:
+        self._call(f"UNLOAD {station}")
+
+    def manual(self, action: str) -> None:
+        commands = {
+            "dispense resist": "DISPENSE RESIST",
+            "dispense developer": "DISPENSE DEVELOPER",
+            "rinse": "RINSE",
+            "dry": "DRY",
+        }
+        self._call(commands[action])
+
+    def park(self, wafer_id: str) -> str | None:
+        from labctl.errors import InstrumentError
+
+        try:
+            where = self._call(f"WHERE {wafer_id}")
+        except InstrumentError:
+            return None
+        if where in ("", "cassette"):
+            return None
+        self._call(f"UNLOAD {where}")
+        return where

@@ -30,7 +30,7 @@ from labctl.station import Station
 from labctl.store import RunStore
 
 from .experiments import PROTOCOLS, Protocol
-from .handlers import BenchHandler, OperatorHandler
+from .handlers import BenchHandler, OperatorHandler, SocketHandler
 from .recipes import load_recipe, resolve_parameters
 
 __all__ = ["RunOutcome", "RunRequest", "expected_steps", "resume", "start", "validate"]
@@ -105,11 +105,15 @@ def validate(
     if not request.sim and request.station is None:
         raise InputError("give --sim or --station FILE", field="station")
     if request.unattended and not request.sim:
-        raise InputError(
-            "an unattended run needs a wafer handler for its transfers and manual steps; "
-            "this station has none (run attended, or --sim)",
-            field="--unattended",
-        )
+        from labctl.station import load_station
+
+        assert request.station is not None
+        if load_station(request.station).handler is None:
+            raise InputError(
+                "an unattended run needs a wafer handler for its transfers and manual steps; "
+                "this station has none (add [handler] address, run attended, or --sim)",
+                field="--unattended",
+            )
     return protocol, parameters, recipe_table, formulation
 
 
@@ -165,6 +169,7 @@ def _run(
     seed: int,
     prompt: Callable[[str], str] | None,
     progress: Callable[[str], None] | None,
+    unattended: bool = False,
 ) -> tuple[str, str, Run]:
     simulation = _Simulation(store.data_dir, seed, formulation) if request_sim else None
     try:
@@ -174,7 +179,10 @@ def _run(
         else:
             assert station_file is not None
             station = Station.from_file(station_file)
-            handler = OperatorHandler(prompt)
+            if unattended and station.config.handler is not None:
+                handler = _NamespacedHandler(SocketHandler(station.config.handler), run_id)
+            else:
+                handler = OperatorHandler(prompt)
         results = station.connect()
         failed = [r for r in results if not r.ok]
         if failed:
@@ -203,11 +211,11 @@ def _run(
 
 
 class _NamespacedHandler:
-    """Bench wafers are shared by every run of a data directory: prefix the run id."""
+    """A handler's wafers are shared by every run on the bench: prefix the run id."""
 
     attended = False
 
-    def __init__(self, inner: BenchHandler, run_id: str) -> None:
+    def __init__(self, inner: Any, run_id: str) -> None:
         self.inner = inner
         self.prefix = run_id
 
@@ -279,6 +287,7 @@ def start(
             request.seed,
             request.prompt,
             progress,
+            request.unattended,
         )
         return _outcome(store, run_id, status, reason, run)
     finally:
@@ -321,6 +330,7 @@ def resume(
             record["seed"] or 0,
             prompt,
             progress,
+            not record["attended"],
         )
         return _outcome(store, run_id, status, reason, run)
     finally:

@@ -268,9 +268,10 @@ class BenchServer:
             f"# Wafer handler: {LOOPBACK}:{self.handler.port}\n"
         )
         text = "\n".join(lines) + "\n"
-        return header + text.split("\n", 3)[3].replace(
+        body = text.split("\n", 3)[3].replace(
             'name = "virtual bench"', 'name = "served virtual bench"'
         )
+        return header + body + f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\n'
 
     def write_station(self, path: str | Path | None = None) -> Path:
         target = Path(path) if path is not None else self.directory / "station.toml"

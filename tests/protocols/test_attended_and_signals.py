@@ -128,3 +128,41 @@ def test_sigterm_aborts_now_and_leaves_the_bench_safe(tmp_path: Path) -> None:
     report = VirtualBench(data_dir=tmp_path).safe_state_report()
     assert report["hotplate"]["idle"] and not report["spin_coater"]["motor_on"]
     assert result.returncode != -signal.SIGTERM  # it handled the signal and cleaned up
+
+
+def test_an_unattended_run_on_a_served_bench_uses_its_wafer_handler(tmp_path: Path) -> None:
+    """Real links (ptys, TCP) and the handler protocol, no operator, no in-process bench access."""
+    bench = VirtualBench(seed=4, clock=ScaledClock(200.0))
+    server = BenchServer(bench, tmp_path / "served")
+    server.start()
+    import protocols.runner as runner
+
+    original = runner.Station.from_file
+    runner.Station.from_file = staticmethod(  # type: ignore[method-assign]
+        lambda path: original(path, clock=ScaledClock(200.0))
+    )
+    try:
+        station_file = server.write_station()
+        assert "[handler]" in station_file.read_text(encoding="utf-8")
+        outcome = start(
+            RunRequest(
+                protocol="claim14",
+                data_dir=tmp_path / "data",
+                formulation=BASELINE,
+                station=station_file,
+                unattended=True,
+                overrides=(
+                    "coat_time=10 s",
+                    "soft_bake_time=20 s",
+                    "peb_time=20 s",
+                    "develop_time=30 s",
+                    "dose=100 mJ/cm**2",
+                ),
+            )
+        )
+    finally:
+        runner.Station.from_file = original  # type: ignore[method-assign]
+        server.stop()
+    assert outcome.status == "completed", outcome.reason
+    wafer = bench.wafers[f"{outcome.run_id}/W01"]
+    assert len(wafer.exposures) == 9 and wafer.location == "cassette"
