@@ -128,7 +128,7 @@ class SocketHandler:
                     raise LinkLost(f"wafer handler {self.address}: {exc}") from exc
         if reply.startswith("ERR"):
             raise InstrumentError(reply[4:], instrument="wafer handler", command=command)
-        return reply[3:]
+        return str(reply[3:])
 
     def new_wafer(self, wafer_id: str) -> None:
         from labctl.errors import InstrumentError

@@ -235,7 +235,8 @@ class _NamespacedHandler:
         self.inner.manual(action)
 
     def park(self, wafer_id: str) -> str | None:
-        return self.inner.park(self._id(wafer_id))
+        tool = self.inner.park(self._id(wafer_id))
+        return None if tool is None else str(tool)
 
 
 def start(
