@@ -83,6 +83,20 @@ def _dose_matrix(
     return records
 
 
+def _field_sites(records: list[Any]) -> list[dict[str, Any]]:
+    """Measurement sites at the exposed fields, carrying their doses asked and delivered."""
+    return [
+        {
+            "site": r["field"],
+            "x": r["x"],
+            "y": r["y"],
+            "dose_requested": r["dose_requested"],
+            "dose_delivered": r["dose_delivered"],
+        }
+        for r in records
+    ]
+
+
 def contrast_curve(run: Run) -> None:
     """One wafer: a log-spaced dose matrix, thickness before and after development."""
     p = run.parameters
@@ -101,16 +115,7 @@ def contrast_curve(run: Run) -> None:
         records = _dose_matrix(run, wafer, doses, positions)
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
-        after_sites = [
-            {
-                "site": r["field"],
-                "x": r["x"],
-                "y": r["y"],
-                "dose_requested": r["dose_requested"],
-                "dose_delivered": r["dose_delivered"],
-            }
-            for r in records
-        ]
+        after_sites = _field_sites(records)
         _measure(run, wafer, after_sites, "after")
 
 
@@ -142,16 +147,7 @@ def claim14(run: Run) -> None:
         records = _dose_matrix(run, wafer, [p["dose"]] * len(positions), positions)
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
-        sites = [
-            {
-                "site": r["field"],
-                "x": r["x"],
-                "y": r["y"],
-                "dose_requested": r["dose_requested"],
-                "dose_delivered": r["dose_delivered"],
-            }
-            for r in records
-        ]
+        sites = _field_sites(records)
         sites.append({"site": "unexposed", "x": Q_(0, U.mm), "y": Q_(30, U.mm)})
         _measure(run, wafer, sites, "after")
 
