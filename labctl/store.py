@@ -452,6 +452,15 @@ class RunStore:
             out.append(row)
         return out
 
+    def queue_claim(self, entry_id: int, status: str, pid: int | None) -> bool:
+        """Take an entry for this process, if it is still as it was seen (one winner)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE queue SET status='running', pid=? WHERE id=? AND status=? AND pid IS ?",
+                (os.getpid(), entry_id, status, pid),
+            )
+            return cursor.rowcount == 1
+
     def queue_update(self, entry_id: int, **fields: Any) -> None:
         if not fields:
             return

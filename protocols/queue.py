@@ -127,12 +127,9 @@ def run_queue(
             else:
                 return summary
             entry_id = entry["id"]
-            store.queue_update(
-                entry_id,
-                status="running",
-                pid=os.getpid(),
-                started_at=entry["started_at"] or now_text(),
-            )
+            if not store.queue_claim(entry_id, entry["status"], entry["pid"]):
+                continue  # another queue runner took it first
+            store.queue_update(entry_id, started_at=entry["started_at"] or now_text())
             outcome: RunOutcome | None = None
             run_id: str | None
             try:

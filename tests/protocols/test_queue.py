@@ -83,3 +83,19 @@ def test_the_queue_survives_a_kill_of_its_process_and_finishes_the_night(tmp_pat
     assert len(store.runs()) == 3  # the crashed entry was resumed, not started again
     bench = VirtualBench(data_dir=tmp_path)
     assert all(holder is None for holder in bench.holders.values())  # tools free at dawn
+
+
+def test_an_entry_is_claimed_by_one_runner_only(tmp_path: Path) -> None:
+    add(
+        RunRequest(
+            protocol="contrast-curve",
+            data_dir=tmp_path,
+            formulation=BASELINE,
+            sim=True,
+            overrides=FAST,
+        )
+    )
+    store = RunStore(tmp_path)
+    (entry,) = store.queue()
+    assert store.queue_claim(entry["id"], "pending", None)
+    assert not store.queue_claim(entry["id"], "pending", None)  # the second runner loses
