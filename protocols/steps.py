@@ -80,6 +80,37 @@ def transfer(run: Run, wafer: str, to: str) -> Any:
     return run.step("transfer", action, wafer=wafer, parameters={"to": to})
 
 
+def _sample_speed(context: StepContext) -> float:
+    """Read the spin speed (with retries), log it, feed its interlock; return rpm."""
+    value = context.read("spin_coater", lambda d: d.speed, "spin speed")
+    context.sample("spin_speed", value)
+    return float(value.m_as(U.rpm))
+
+
+def _watched_spin(run: Run, context: StepContext, speed: Any, duration: Any) -> list[float]:
+    """Spin at ``speed`` for ``duration`` under the spin-speed interlock; return the readings.
+
+    The interlock arms once the motor has had SPIN_UP_ALLOWANCE to get there.
+    The caller stops the spinner (in its own ``finally``).
+    """
+    context.station["spin_coater"].spin(speed)
+    interlock = run.interlocks.get("spin_speed")
+    readings: list[float] = []
+    try:
+        context.clock.sleep(SPIN_UP_ALLOWANCE)
+        if interlock is not None:
+            interlock.arm(speed.m_as(U.rpm))
+        _timed(
+            context,
+            duration.m_as(U.s) - SPIN_UP_ALLOWANCE,
+            lambda: readings.append(_sample_speed(context)),
+        )
+    finally:
+        if interlock is not None:
+            interlock.disarm()
+    return readings
+
+
 def coat(
     run: Run, wafer: str, *, spread_speed: Any, spread_time: Any, speed: Any, duration: Any
 ) -> Any:
@@ -93,28 +124,13 @@ def coat(
 
     def action(context: StepContext) -> Any:
         spinner = context.station["spin_coater"]
-        interlock = run.interlocks.get("spin_speed")
         run.handler.manual("dispense resist")
-        readings: list[float] = []
-
-        def sample() -> None:
-            value = context.read("spin_coater", lambda d: d.speed, "spin speed")
-            readings.append(value.m_as(U.rpm))
-            context.sample("spin_speed", value)
-
         try:
             if spread_time.m_as(U.s) > 0 and spread_speed.m_as(U.rpm) > 0:
                 spinner.spin(spread_speed)
-                _timed(context, spread_time.m_as(U.s), sample)
-            spinner.spin(speed)
-            context.clock.sleep(SPIN_UP_ALLOWANCE)
-            if interlock is not None:
-                interlock.arm(speed.m_as(U.rpm))
-            readings.clear()
-            _timed(context, duration.m_as(U.s) - SPIN_UP_ALLOWANCE, sample)
+                _timed(context, spread_time.m_as(U.s), lambda: _sample_speed(context))
+            readings = _watched_spin(run, context, speed, duration)
         finally:
-            if interlock is not None:
-                interlock.disarm()
             spinner.stop()
         mean = sum(readings) / len(readings) if readings else float("nan")
         spread = (
@@ -284,22 +300,9 @@ def develop(
         run.handler.manual("rinse")
         spinner.spin(Q_(500, U.rpm))
         context.clock.sleep(rinse)
-        spinner.spin(dry_speed)
-        interlock = run.interlocks.get("spin_speed")
         try:
-            context.clock.sleep(SPIN_UP_ALLOWANCE)
-            if interlock is not None:
-                interlock.arm(dry_speed.m_as(U.rpm))
-            _timed(
-                context,
-                dry_time.m_as(U.s) - SPIN_UP_ALLOWANCE,
-                lambda: context.sample(
-                    "spin_speed", context.read("spin_coater", lambda d: d.speed, "spin speed")
-                ),
-            )
+            _watched_spin(run, context, dry_speed, dry_time)
         finally:
-            if interlock is not None:
-                interlock.disarm()
             spinner.stop()
         run.handler.manual("dry")
         return {"develop_time": duration, "rinse_time": rinse, "dry_speed": dry_speed}
