@@ -21,7 +21,12 @@ visible to a developer, while a user sees one line::
     │                               code and text (ERR,4  /  e  /  -113,"...")
     ├── HardwareStateError          a read-back contradicts what was commanded
     │                               (shutter still open after an exposure)
-    └── InterlockTrip               a watcher stopped the bench
+    ├── InterlockTrip               a watcher stopped the bench
+    ├── StorageError                the data disk failed under labctl: no space
+    │   │                           (ENOSPC), read-only (EROFS), I/O error (EIO)
+    │   └── StoreError              the run store cannot be opened, read or
+    │                               written (damaged, wrong schema) - store.py
+    └── BenchBusy                   another process holds the bench (its lock)
 
 ``CommunicationError`` is the only family a caller may retry, and only for
 queries; an action that changes a wafer is confirmed by a read-back instead.
@@ -30,6 +35,7 @@ queries; an action that changes a wafer is confirmed by a read-back instead.
 from __future__ import annotations
 
 __all__ = [
+    "BenchBusy",
     "CommunicationError",
     "FormulationError",
     "GarbledReply",
@@ -43,6 +49,7 @@ __all__ = [
     "RecipeError",
     "SetpointError",
     "StationFileError",
+    "StorageError",
 ]
 
 
@@ -148,3 +155,31 @@ class InterlockTrip(LabctlError):
     def __init__(self, message: str, *, interlock: str | None = None):
         self.interlock = interlock
         super().__init__(f"interlock {interlock}: {message}" if interlock else message)
+
+
+class StorageError(LabctlError):
+    """The disk under the data directory failed: full, read-only or an I/O error.
+
+    ``path`` names the file, ``errno`` the OS error number when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None):
+        self.path = path
+        self.errno = errno
+        super().__init__(f"{path}: {message}" if path else message)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: object = None) -> StorageError:
+        """The one-line form of an ``OSError`` from a data file (``raise ... from exc``)."""
+        where = path if path is not None else exc.filename
+        return cls(
+            exc.strerror or str(exc), path=None if where is None else str(where), errno=exc.errno
+        )
+
+
+class BenchBusy(LabctlError):
+    """Another process holds the bench: ``holder`` says which (pid, command, since)."""
+
+    def __init__(self, message: str, *, holder: str | None = None):
+        self.holder = holder
+        super().__init__(message)

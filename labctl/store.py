@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, LabctlError
+from .errors import InputError, LabctlError, StorageError
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "StoreError", "default_data_dir"]
 
@@ -95,7 +95,7 @@ MEASUREMENT_COLUMNS = (
 )
 
 
-class StoreError(LabctlError):
+class StoreError(StorageError):
     """The run store cannot be read or written."""
 
 
