@@ -28,6 +28,7 @@ roles have ``safe_state()``, and a :class:`WaferHandler`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -66,6 +67,7 @@ __all__ = [
     "WaferQuarantined",
     "execute",
     "new_run_id",
+    "park_wafers_of",
     "recover_killed_runs",
     "safe_state",
 ]
@@ -131,7 +133,12 @@ class ProtocolChanged(InputError):
 
 
 class WaferHandler(Protocol):
-    """Whatever moves wafers and does manual actions: an operator, a robot, the simulator."""
+    """Whatever moves wafers and does manual actions: an operator, a robot, the simulator.
+
+    A handler that can tell where a wafer is also has ``where(wafer_id) -> str | None``
+    (a tool name, ``"cassette"``, or None for a wafer it does not know); the
+    engine then takes its word over the journal's.
+    """
 
     attended: bool
 
@@ -339,8 +346,14 @@ class Run:
         self.stop_requested = threading.Event()
         self.replayed = 0
         self.executed = 0
-        #: Where each wafer is, from the journal (transfers return it).
+        #: Where each wafer should be, from the protocol's own steps (transfers
+        #: return it), replayed or executed.
         self.locations: dict[str, str] = {}
+        #: The step that last set each wafer's location (moves after it override it).
+        self._located: dict[str, int] = {}
+        #: The last step replayed or journaled by this process: a move made now
+        #: comes after it. A recovering process starts from the journal's last.
+        self.position = 0
 
     @property
     def formulation_hash(self) -> str | None:
@@ -392,9 +405,10 @@ class Run:
             # the last process undid it, so it is done again, not replayed.
             setup = repeatable and wafer is None
             if entry["status"] == "finished" and not setup:
+                self.position = seq
                 self.replayed += 1
                 result = decode(entry["result"])
-                self._track(wafer, result)
+                self._track(seq, wafer, result)
                 return result
             if entry["status"] == "skipped" or (wafer is not None and wafer in self.quarantined):
                 self._skip(seq, name, wafer, params)
@@ -412,7 +426,10 @@ class Run:
             self._skip(seq, name, wafer, params)
         self.check_stop()
         self.hold_interlocks()
+        if wafer is not None and name != "new wafer":
+            self._ensure_in_place(wafer, name)
         self.store.step_started(self.run_id, seq, name, wafer, repeatable, params)
+        self.position = seq
         _maybe_inject(self, seq, "started")
         self.progress(f"{name}{f' {wafer}' if wafer else ''}")
         context = StepContext(self, seq, name, wafer, self.clock.monotonic())
@@ -439,13 +456,132 @@ class Run:
         )
         self.executed += 1
         _maybe_inject(self, seq, "finished")
-        self._track(wafer, result)
+        self._track(seq, wafer, result)
         return result
 
-    def _track(self, wafer: str | None, result: Any) -> None:
+    def _track(self, seq: int, wafer: str | None, result: Any) -> None:
         """Steps that move a wafer say where it ended up (``location``)."""
         if wafer is not None and isinstance(result, dict) and "location" in result:
             self.locations[wafer] = result["location"]
+            self._located[wafer] = seq
+
+    # -- where the wafers are ------------------------------------------------------------
+
+    def where(self, wafer: str) -> str | None:
+        """Where ``wafer`` physically is: a tool, ``"cassette"``, or None if nobody can tell.
+
+        The handler's word when it can tell (a robot, the bench's handler);
+        otherwise the journal's: the protocol's last move of the wafer,
+        overridden by the engine's own journaled moves since (parking at an
+        exit, bringing back on resume). A move that started and never ended
+        leaves the place unknown.
+        """
+        locate = getattr(self.handler, "where", None)
+        if locate is not None:
+            told = locate(wafer)
+            return None if told is None else str(told)
+        place: str | None = self.locations.get(wafer, "cassette")
+        since = self._located.get(wafer, 0)
+        for move in self.store.moves(self.run_id):
+            if move["wafer_id"] != wafer or move["after_seq"] < since:
+                continue
+            place = str(move["destination"]) if move["status"] == "finished" else None
+        return place
+
+    def move(self, wafer: str, destination: str, reason: str) -> None:
+        """Move a wafer on the engine's own account, journaled before and after.
+
+        One handler action per move (a tool to the cassette, or the cassette
+        to a tool); the protocol's own transfers are steps, not moves.
+        """
+        origin = self.where(wafer)
+        if origin is None:
+            raise HardwareStateError(f"wafer {wafer}: nobody can tell where it is")
+        if origin == destination:
+            return
+        if "cassette" not in (origin, destination):
+            self.move(wafer, "cassette", reason)
+            origin = "cassette"
+        move_id = self.store.move_started(
+            self.run_id,
+            wafer,
+            after_seq=self.position,
+            origin=origin,
+            destination=destination,
+            reason=reason,
+        )
+        try:
+            if destination == "cassette":
+                self.handler.unload(origin)
+            else:
+                self.handler.load(wafer, destination)
+        except BaseException as exc:
+            self.store.move_ended(move_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        self.store.move_ended(move_id, "finished")
+        self.event("move", f"wafer {wafer}: {origin} -> {destination} ({reason})")
+
+    def _ensure_in_place(self, wafer: str, name: str) -> None:
+        """Before a step acts on ``wafer``: it is where the protocol put it, or is brought back.
+
+        (A transfer only needs to know where the wafer is: it starts from there.)
+
+        A resume after an exit that parked the wafer brings it back from the
+        cassette; a wafer nobody can find, or that cannot be brought back, is
+        quarantined - the step is refused, nothing acts on the wrong place.
+        """
+        expected = self.locations.get(wafer, "cassette")
+        try:
+            actual = self.where(wafer)
+        except (CommunicationError, InstrumentError) as exc:
+            actual, error = None, f"the handler cannot say where it is ({exc})"
+        else:
+            error = "nobody can tell where it is (a move was interrupted)"
+        if actual == expected or (actual is not None and name == "transfer"):
+            return  # a transfer takes the wafer from wherever it really is
+        if actual is not None:
+            try:
+                self.move(wafer, expected, f"back where the protocol left it, before {name}")
+                if self.where(wafer) == expected:
+                    return
+                error = f"still not on {expected} after bringing it back"
+            except (LabctlError, ValueError) as exc:
+                error = f"on {actual}, and it could not be brought back to {expected}: {exc}"
+        reason = f"before {name}: wafer {wafer} should be on {expected}; {error}"
+        self.quarantine(wafer, reason)
+        raise WaferQuarantined(wafer, reason)
+
+    def confirm_at(self, wafer: str, tool: str) -> str:
+        """Evidence that ``wafer`` is on ``tool`` now: ``"handler"`` or ``"journal"``.
+
+        Raises :class:`HardwareStateError` when the handler (or the journal)
+        places it elsewhere - an exposure is never recorded on a wafer that
+        was not under the beam.
+        """
+        place = self.where(wafer)
+        if place != tool:
+            raise HardwareStateError(
+                f"wafer {wafer} is not on {tool} (it is {'unknown' if place is None else place})"
+            )
+        return "handler" if getattr(self.handler, "where", None) is not None else "journal"
+
+    def park(self, wafer: str, reason: str) -> None:
+        """Take a wafer off whatever tool holds it into the cassette (unattended handlers).
+
+        Journaled as a move, so a resume knows and brings it back; an attended
+        run leaves the wafers where they are for the operator.
+        """
+        if getattr(self.handler, "attended", True):
+            return
+        try:
+            place = self.where(wafer)
+            if place in (None, "cassette"):
+                return
+            self.move(wafer, "cassette", reason)
+        except Exception as exc:  # recorded, never masks the run's own outcome
+            log.error("could not park wafer %s: %s", wafer, exc)
+            with contextlib.suppress(Exception):
+                self.event("park", f"wafer {wafer} could not be parked: {exc}")
 
     def _skip(self, seq: int, name: str, wafer: str | None, params: Any) -> None:
         reason = f"wafer {wafer} is quarantined"
@@ -483,16 +619,8 @@ class Run:
             yield
         except WaferQuarantined as exc:
             self.event("skip", f"wafer {exc.wafer_id}: rest of its steps skipped ({exc.reason})")
-            park = getattr(self.handler, "park", None)
-            if park is not None:
-                # An unattended handler takes the wafer off whatever tool holds it,
-                # so the tools are free for the next run; nothing else is done to it.
-                try:
-                    where = park(wafer_id)
-                    if where:
-                        self.event("park", f"wafer {wafer_id} taken off {where} to the cassette")
-                except LabctlError as park_error:
-                    self.event("park", f"wafer {wafer_id} could not be parked: {park_error}")
+            # The tools are freed for the next run; nothing else is done to it.
+            self.park(wafer_id, "quarantined")
         else:
             if wafer_id not in self.quarantined:
                 self.store.set_wafer(self.run_id, wafer_id, "done")
@@ -607,37 +735,55 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
 
 
 def _park_wafers(run: Run) -> None:
-    """After a run that did not complete, an unattended handler clears the tools."""
-    park = getattr(run.handler, "park", None)
-    if park is None:
-        return
-    for wafer_id, where in list(run.locations.items()):
-        if where == "cassette":
-            continue
-        try:
-            tool = park(wafer_id)
-            if tool:
-                run.locations[wafer_id] = "cassette"
-                run.event("park", f"wafer {wafer_id} taken off {tool} to the cassette")
-        except Exception as exc:  # recorded, never masks the run's own outcome
-            log.error("could not park wafer %s: %s", wafer_id, exc)
+    """After a run that did not complete, an unattended handler clears the tools (journaled)."""
+    for wafer_id in list(run.locations):
+        run.park(wafer_id, "the run ended")
 
 
-def recover_killed_runs(store: RunStore, station: Any) -> list[str]:
-    """Runs left *running* by a dead process: record them killed, make the bench safe."""
+def recover_killed_runs(
+    store: RunStore,
+    station: Any,
+    handler_for: Callable[[str], WaferHandler] | None = None,
+) -> list[str]:
+    """Runs left *running* by a dead process: make the bench safe, record them killed.
+
+    With ``handler_for(run_id)`` (an unattended handler), each killed run's
+    wafers are then taken off the tools into the cassette - journaled moves,
+    so its resume brings them back - and the tools are free for what comes next.
+    """
     killed = [r["run_id"] for r in store.interrupted_runs()]
     if not killed:
         return []
     failures = safe_state(station)
     for run_id in killed:
         store.event(run_id, "killed", f"process {os.getpid()} found it running with no process")
+        for failure in failures:
+            store.event(run_id, "safe_state", f"FAILED: {failure}")
         store.finish_run(
             run_id,
             "killed",
-            "the process died mid-run; bench put in safe state on the next start"
+            "the process died mid-run; bench put in safe state"
             + (f" (incomplete: {'; '.join(failures)})" if failures else ""),
         )
+        if handler_for is not None:
+            park_wafers_of(store, run_id, station, handler_for(run_id))
     return killed
+
+
+def park_wafers_of(store: RunStore, run_id: str, station: Any, handler: WaferHandler) -> None:
+    """Park every wafer of a run that is not running here (a killed one), journaled."""
+    run = Run(
+        store=store,
+        run_id=run_id,
+        station=station,
+        clock=station.clock,
+        handler=handler,
+        parameters={},
+    )
+    run.position = store.last_seq(run_id)
+    wafers = dict.fromkeys(s["wafer_id"] for s in store.steps(run_id) if s["wafer_id"])
+    for wafer_id in wafers:
+        run.park(wafer_id, "its run was killed")
 
 
 def utc_now() -> str:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, LabctlError, StorageError
+from .errors import InputError, StorageError
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "StoreError", "default_data_dir"]
 
@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS measurements (
 CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id, wafer_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS moves (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, wafer_id TEXT NOT NULL,
+    after_seq INTEGER NOT NULL, origin TEXT NOT NULL, destination TEXT NOT NULL,
+    reason TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+    started_at TEXT NOT NULL, finished_at TEXT);
+CREATE INDEX IF NOT EXISTS moves_run ON moves(run_id, wafer_id);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT, protocol TEXT NOT NULL, options TEXT NOT NULL,
     status TEXT NOT NULL, run_id TEXT, added_at TEXT NOT NULL, started_at TEXT,
@@ -380,6 +386,52 @@ class RunStore:
                 "SELECT at, kind, message FROM events WHERE run_id=? ORDER BY rowid", (run_id,)
             )
         ]
+
+    # -- wafer moves the engine makes on its own ----------------------------------------
+
+    def move_started(
+        self,
+        run_id: str,
+        wafer_id: str,
+        *,
+        after_seq: int,
+        origin: str,
+        destination: str,
+        reason: str,
+    ) -> int:
+        """Journal a wafer move the engine is about to make (parking, bringing back).
+
+        On disk before the wafer moves, like a step; ``after_seq`` is the last
+        journaled step when it happened, so a resume can tell which came last.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO moves (run_id, wafer_id, after_seq, origin, destination, reason,"
+                " status, started_at) VALUES (?, ?, ?, ?, ?, ?, 'started', ?)",
+                (run_id, wafer_id, after_seq, origin, destination, reason, now_text()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def move_ended(self, move_id: int, status: str, error: str | None = None) -> None:
+        """``finished`` (the wafer is at the destination) or ``failed`` (it did not move)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE moves SET status=?, error=?, finished_at=? WHERE id=?",
+                (status, error, now_text(), move_id),
+            )
+
+    def moves(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._query("SELECT * FROM moves WHERE run_id=? ORDER BY id", (run_id,))
+        ]
+
+    def last_seq(self, run_id: str) -> int:
+        """The last step that was started (skipped ones never were)."""
+        rows = self._query(
+            "SELECT MAX(seq) AS seq FROM steps WHERE run_id=? AND status != 'skipped'", (run_id,)
+        )
+        return int(rows[0]["seq"] or 0) if rows else 0
 
     # -- data ------------------------------------------------------------------------
 

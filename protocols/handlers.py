@@ -9,6 +9,7 @@ own.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -67,14 +68,10 @@ class BenchHandler:
     def unload(self, station: str) -> None:
         self.bench.unload(station)
 
-    def park(self, wafer_id: str) -> str | None:
-        """Take a (quarantined) wafer off its tool into the cassette; return the tool."""
+    def where(self, wafer_id: str) -> str | None:
+        """The tool holding the wafer, ``"cassette"``, or None for a wafer the bench lacks."""
         wafer = self.bench.wafers.get(wafer_id)
-        if wafer is None or wafer.location == "cassette":
-            return None
-        tool = str(wafer.location)
-        self.bench.unload(tool)
-        return tool
+        return None if wafer is None else str(wafer.location)
 
     def manual(self, action: str) -> None:
         if action == "dispense resist":
@@ -104,31 +101,86 @@ class SocketHandler:
         self.address = (host, int(port))
         self.timeout = timeout
         self._stream: Any = None
+        #: Who this client holds the bench for (``LOCK``), re-taken on a new connection.
+        self.owner: str | None = None
 
-    def _call(self, command: str) -> str:
+    def _exchange(self, command: str) -> str:
+        self._stream.write(command.encode("ascii") + b"\n")
+        self._stream.flush()
+        reply = str(self._stream.readline().decode("ascii", "replace").strip())
+        if not reply:
+            raise OSError("the handler closed the connection")
+        return reply
+
+    def _connect(self) -> None:
         import socket
 
+        from labctl.errors import BenchBusy
+
+        connection = socket.create_connection(self.address, timeout=self.timeout)
+        self._stream = connection.makefile("rwb")
+        if self.owner is not None:
+            # The bench lock belongs to a connection: a new one must take it again.
+            reply = self._exchange(f"LOCK {self.owner}")
+            if reply != "OK":
+                self.close()
+                raise BenchBusy(f"the bench is in use: {reply[4:]}", holder=reply[4:])
+
+    def _call(self, command: str) -> str:
         from labctl.errors import InstrumentError, LinkLost
 
         for attempt in (1, 2):
             try:
                 if self._stream is None:
-                    connection = socket.create_connection(self.address, timeout=self.timeout)
-                    self._stream = connection.makefile("rwb")
-                self._stream.write(command.encode("ascii") + b"\n")
-                self._stream.flush()
-                reply = self._stream.readline().decode("ascii", "replace").strip()
-                if not reply:
-                    raise OSError("the handler closed the connection")
+                    self._connect()
+                reply = self._exchange(command)
                 break
             except OSError as exc:
                 self._stream = None
-                if attempt == 2 or command.split()[0] not in ("WHERE", "TIME"):
+                if attempt == 2 or command.split()[0] not in ("WHERE", "TIME", "OWNER"):
                     # An action is never re-sent blindly: the caller decides.
                     raise LinkLost(f"wafer handler {self.address}: {exc}") from exc
         if reply.startswith("ERR"):
             raise InstrumentError(reply[4:], instrument="wafer handler", command=command)
         return str(reply[3:])
+
+    def lock(
+        self, owner: str, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None
+    ) -> None:
+        """Hold the bench for ``owner`` (one bench, one runner); wait up to ``wait`` s.
+
+        Raises :class:`labctl.errors.BenchBusy` naming the holder.
+        """
+        import time
+
+        from labctl.errors import BenchBusy, InstrumentError
+
+        owner = " ".join(owner.split()) or "labctl"
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                self._call(f"LOCK {owner}")
+            except InstrumentError as exc:
+                if time.monotonic() >= deadline:
+                    raise BenchBusy(
+                        f"the bench at {self.address[0]}:{self.address[1]} is in use: {exc.text}",
+                        holder=exc.text,
+                    ) from exc
+                if on_wait is not None and not told:
+                    on_wait(f"waiting for the bench: {exc.text}")
+                    told = True
+                time.sleep(0.5)
+                continue
+            self.owner = owner
+            return
+
+    def close(self) -> None:
+        """Close the connection (which lets the bench go)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
     def new_wafer(self, wafer_id: str) -> None:
         from labctl.errors import InstrumentError
@@ -153,14 +205,11 @@ class SocketHandler:
         }
         self._call(commands[action])
 
-    def park(self, wafer_id: str) -> str | None:
+    def where(self, wafer_id: str) -> str | None:
+        """``WHERE``: the tool holding the wafer, ``"cassette"``, or None for an unknown wafer."""
         from labctl.errors import InstrumentError
 
         try:
-            where = self._call(f"WHERE {wafer_id}")
+            return self._call(f"WHERE {wafer_id}") or None
         except InstrumentError:
             return None
-        if where in ("", "cassette"):
-            return None
-        self._call(f"UNLOAD {where}")
-        return where

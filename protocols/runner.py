@@ -9,12 +9,14 @@ whether an unattended run has someone (a handler) to move its wafers.
 from __future__ import annotations
 
 import getpass
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labctl.benchlock import BenchLock, held_by_parent
 from labctl.engine import (
     Run,
     decode,
@@ -33,7 +35,15 @@ from .experiments import PROTOCOLS, Protocol
 from .handlers import BenchHandler, OperatorHandler, SocketHandler
 from .recipes import load_recipe, resolve_parameters
 
-__all__ = ["RunOutcome", "RunRequest", "expected_steps", "resume", "start", "validate"]
+__all__ = [
+    "RunOutcome",
+    "RunRequest",
+    "expected_steps",
+    "recover",
+    "resume",
+    "start",
+    "validate",
+]
 
 
 @dataclass
@@ -63,6 +73,8 @@ class RunOutcome:
     steps_executed: int
     steps_replayed: int
     quarantined: dict[str, str]
+    #: Runs found killed (and recovered) before this one started.
+    recovered: list[str] = field(default_factory=list)
 
 
 def _user() -> str:
@@ -142,12 +154,14 @@ def check_parameters(protocol: Protocol, values: dict[str, Any], source: str) ->
 class _Simulation:
     """The in-process virtual bench of a data directory, with the resist of a formulation."""
 
-    def __init__(self, data_dir: Path, seed: int, formulation: Formulation) -> None:
+    def __init__(self, data_dir: Path, seed: int, formulation: Formulation | None) -> None:
         from sim_instruments.bench import VirtualBench
         from sim_instruments.resist_model import resist_from_formulation
 
         self.bench = VirtualBench(
-            data_dir=data_dir, seed=seed, resist=resist_from_formulation(formulation)
+            data_dir=data_dir,
+            seed=seed,
+            resist=resist_from_formulation(formulation) if formulation is not None else None,
         )
 
     def station(self) -> Station:
@@ -156,6 +170,84 @@ class _Simulation:
 
     def close(self) -> None:
         self.bench.close()
+
+
+class _Bench:
+    """The bench a run drives, held for it alone: station, handler, locks.
+
+    Opening it takes the data directory's bench lock (unless a supervisor
+    holds it for this process) and, on a bench with a wafer handler, the
+    handler's own lock - both before any instrument port opens - then
+    connects every role and recovers whatever a killed run left behind.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        sim: bool,
+        station_file: Path | None,
+        seed: int,
+        formulation: Formulation | None,
+        unattended: bool,
+        prompt: Callable[[str], str] | None = None,
+        lock: bool = True,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.sim = sim
+        self.unattended = unattended
+        self.prompt = prompt
+        self.recovered: list[str] = []
+        self._lock = BenchLock(store.data_dir)
+        self._simulation: _Simulation | None = None
+        self._guard: SocketHandler | None = None
+        self.station: Station | None = None
+        try:
+            if lock and not held_by_parent(store.data_dir):
+                self._lock.acquire(wait=wait, on_wait=on_wait)
+            if sim:
+                self._simulation = _Simulation(store.data_dir, seed, formulation)
+                self.station = self._simulation.station()
+            else:
+                assert station_file is not None
+                self.station = Station.from_file(station_file)
+                if self.station.config.handler is not None:
+                    self._guard = SocketHandler(self.station.config.handler)
+                    self._guard.lock(
+                        f"labctl pid {os.getpid()} data {store.data_dir.resolve()}",
+                        wait=wait,
+                        on_wait=on_wait,
+                    )
+            results = self.station.connect()
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise InputError(
+                    "; ".join(f"{r.role}: {r.error}" for r in failed), field="station connect"
+                )
+            self.roles = [r.role for r in results]
+            self.recovered = recover_killed_runs(store, self.station, self.handler_for)
+        except BaseException:
+            self.close()
+            raise
+
+    def handler_for(self, run_id: str) -> Any:
+        """The wafer handler a run uses on this bench (its wafers prefixed by its id)."""
+        if self._simulation is not None:
+            return _NamespacedHandler(BenchHandler(self._simulation.bench), run_id)
+        if self.unattended and self._guard is not None:
+            return _NamespacedHandler(self._guard, run_id)
+        return OperatorHandler(self.prompt)
+
+    def close(self) -> None:
+        if self.station is not None:
+            self.station.close()
+        if self._simulation is not None:
+            self._simulation.close()
+        if self._guard is not None:
+            self._guard.close()
+        self._lock.release()
 
 
 def _run(
@@ -170,44 +262,65 @@ def _run(
     prompt: Callable[[str], str] | None,
     progress: Callable[[str], None] | None,
     unattended: bool = False,
-) -> tuple[str, str, Run]:
-    simulation = _Simulation(store.data_dir, seed, formulation) if request_sim else None
+    lock: bool = True,
+) -> tuple[str, str, Run, list[str]]:
+    bench = _Bench(
+        store,
+        sim=request_sim,
+        station_file=station_file,
+        seed=seed,
+        formulation=formulation,
+        unattended=unattended,
+        prompt=prompt,
+        lock=lock,
+    )
     try:
-        if simulation is not None:
-            station = simulation.station()
-            handler: Any = _NamespacedHandler(BenchHandler(simulation.bench), run_id)
-        else:
-            assert station_file is not None
-            station = Station.from_file(station_file)
-            if unattended and station.config.handler is not None:
-                handler = _NamespacedHandler(SocketHandler(station.config.handler), run_id)
-            else:
-                handler = OperatorHandler(prompt)
-        results = station.connect()
-        failed = [r for r in results if not r.ok]
-        if failed:
-            station.close()
-            raise InputError(
-                "; ".join(f"{r.role}: {r.error}" for r in failed), field="station connect"
-            )
-        recover_killed_runs(store, station)
-        store.set_station(run_id, {r.role: station[r.role].snapshot() for r in results})
+        assert bench.station is not None
+        station = bench.station
+        store.set_station(run_id, {role: station[role].snapshot() for role in bench.roles})
         run = Run(
             store=store,
             run_id=run_id,
             station=station,
             clock=station.clock,
-            handler=handler,
+            handler=bench.handler_for(run_id),
             parameters=parameters,
             formulation=formulation,
             progress=progress,
         )
         status, reason = execute(run, protocol.function)
-        station.close()
-        return status, reason, run
+        return status, reason, run, bench.recovered
     finally:
-        if simulation is not None:
-            simulation.close()
+        bench.close()
+
+
+def recover(
+    data_dir: Path,
+    *,
+    sim: bool,
+    station_file: Path | None,
+    seed: int = 0,
+    unattended: bool = True,
+) -> list[str]:
+    """After a run process died: bench safe, the death recorded, its wafers parked.
+
+    What a supervisor calls the moment its child dies (and what every run
+    does anyway before it starts). Returns the ids of the runs found killed.
+    """
+    store = RunStore(data_dir)
+    try:
+        bench = _Bench(
+            store,
+            sim=sim,
+            station_file=station_file,
+            seed=seed,
+            formulation=None,
+            unattended=unattended,
+        )
+        bench.close()
+        return bench.recovered
+    finally:
+        store.close()
 
 
 class _NamespacedHandler:
@@ -234,15 +347,17 @@ class _NamespacedHandler:
     def manual(self, action: str) -> None:
         self.inner.manual(action)
 
-    def park(self, wafer_id: str) -> str | None:
-        tool = self.inner.park(self._id(wafer_id))
-        return None if tool is None else str(tool)
+    def where(self, wafer_id: str) -> str | None:
+        place = self.inner.where(self._id(wafer_id))
+        return None if place is None else str(place)
 
 
 def start(
     request: RunRequest,
     progress: Callable[[str], None] | None = None,
     on_created: Callable[[str], None] | None = None,
+    *,
+    lock: bool = True,
 ) -> RunOutcome:
     """Validate, record, run. Raises :class:`InputError` before anything moves.
 
@@ -277,7 +392,7 @@ def start(
         )
         if on_created is not None:
             on_created(run_id)
-        status, reason, run = _run(
+        status, reason, run, recovered = _run(
             request.sim,
             request.station,
             store,
@@ -289,8 +404,9 @@ def start(
             request.prompt,
             progress,
             request.unattended,
+            lock,
         )
-        return _outcome(store, run_id, status, reason, run)
+        return _outcome(store, run_id, status, reason, run, recovered)
     finally:
         store.close()
 
@@ -302,6 +418,7 @@ def resume(
     station: Path | None = None,
     prompt: Callable[[str], str] | None = None,
     progress: Callable[[str], None] | None = None,
+    lock: bool = True,
 ) -> RunOutcome:
     """Re-run a run's protocol: finished steps replay from the journal, nothing is done twice."""
     store = RunStore(data_dir)
@@ -320,7 +437,7 @@ def resume(
             raise InputError(
                 "resuming a run on real hardware needs --station FILE", field="station"
             )
-        status, reason, run = _run(
+        status, reason, run, recovered = _run(
             bool(record["simulated"]),
             station,
             store,
@@ -332,13 +449,16 @@ def resume(
             prompt,
             progress,
             not record["attended"],
+            lock,
         )
-        return _outcome(store, run_id, status, reason, run)
+        return _outcome(store, run_id, status, reason, run, recovered)
     finally:
         store.close()
 
 
-def _outcome(store: RunStore, run_id: str, status: str, reason: str, run: Run) -> RunOutcome:
+def _outcome(
+    store: RunStore, run_id: str, status: str, reason: str, run: Run, recovered: list[str]
+) -> RunOutcome:
     return RunOutcome(
         run_id=run_id,
         status=status,
@@ -348,6 +468,7 @@ def _outcome(store: RunStore, run_id: str, status: str, reason: str, run: Run) -
         steps_executed=run.executed,
         steps_replayed=run.replayed,
         quarantined=dict(run.quarantined),
+        recovered=[r for r in recovered if r != run_id],
     )
 
 

@@ -69,11 +69,13 @@ def transfer(run: Run, wafer: str, to: str) -> Any:
     """Move ``wafer`` to station ``to`` (or ``"cassette"``), by operator or handler."""
 
     def action(context: StepContext) -> Any:
-        origin = run.locations.get(wafer, "cassette")
-        if origin != "cassette":
+        # Where the wafer really is (the handler's word, or the journal's):
+        # an exit may have parked it since the protocol last moved it.
+        origin = run.where(wafer) or run.locations.get(wafer, "cassette")
+        if origin != to and origin != "cassette":
             run.handler.unload(origin)
         context.checkpoint()
-        if to != "cassette":
+        if origin != to and to != "cassette":
             run.handler.load(wafer, to)
         return {"from": origin, "to": to, "location": to}
 
@@ -264,6 +266,8 @@ def expose(run: Run, wafer: str, tool: Any, dose: Any, x: Any, y: Any, label: st
         if tool.calibration is None or not tool.calibration_is_fresh():
             calibration = tool.calibrate()
             context.sample("irradiance", calibration.irradiance)
+        # Evidence that the wafer is under the beam, taken just before the shot.
+        evidence = run.confirm_at(wafer, "exposure_stage")
         record = tool.expose(dose, x, y, label=label)
         context.checkpoint()  # the field is exposed, the journal does not know yet
         return {
@@ -275,6 +279,7 @@ def expose(run: Run, wafer: str, tool: Any, dose: Any, x: Any, y: Any, label: st
             "irradiance": record.irradiance,
             "open_time": record.open_time_programmed,
             "led_current": record.led_current,
+            "wafer_on_stage": evidence,
         }
 
     return run.step(

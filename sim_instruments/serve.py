@@ -151,8 +151,18 @@ class _TcpLink(_Link):
         return f"TCPIP0::{LOOPBACK}::{self.port}::SOCKET"
 
 
+#: Handler commands anyone may send while another client holds the bench.
+_READ_ONLY_VERBS = ("WHERE", "TIME", "LOCK", "UNLOCK", "OWNER")
+
+
 class _HandlerLink(threading.Thread):
-    """The wafer handler: ``NEW W01`` / ``LOAD W01 hotplate`` / ... one line, one reply."""
+    """The wafer handler: ``NEW W01`` / ``LOAD W01 hotplate`` / ... one line, one reply.
+
+    Several clients may connect at once (each on its own thread); one of them
+    may hold the bench (``LOCK <owner>``), and then the others may only ask
+    (``WHERE``, ``TIME``): one bench, one runner. The lock belongs to the
+    connection and goes when it closes, so a runner that dies frees the bench.
+    """
 
     def __init__(self, server: BenchServer) -> None:
         super().__init__(name="sim-wafer-handler", daemon=True)
@@ -160,13 +170,35 @@ class _HandlerLink(threading.Thread):
         self.listener = socket.create_server((LOOPBACK, 0))
         self.port = self.listener.getsockname()[1]
         self.stopping = threading.Event()
+        self._owner_lock = threading.Lock()
+        #: (connection number, owner text) of the client holding the bench.
+        self.owner: tuple[int, str] | None = None
+        self._connections = 0
 
-    def execute(self, line: str) -> str:
+    def _lock_verb(self, verb: str, arguments: list[str], client: int) -> str:
+        with self._owner_lock:
+            if verb == "OWNER":
+                return f"OK {self.owner[1]}" if self.owner else "OK"
+            if verb == "UNLOCK":
+                if self.owner is not None and self.owner[0] == client:
+                    self.owner = None
+                return "OK"
+            if self.owner is not None and self.owner[0] != client:
+                return f"ERR locked by {self.owner[1]}"
+            self.owner = (client, " ".join(arguments) or f"client {client}")
+            return "OK"
+
+    def execute(self, line: str, client: int = 0) -> str:
         words = line.split()
         if not words:
             return "ERR empty command"
         verb, arguments = words[0].upper(), words[1:]
         bench = self.bench
+        if verb in ("LOCK", "UNLOCK", "OWNER"):
+            return self._lock_verb(verb, arguments, client)
+        owner = self.owner
+        if owner is not None and owner[0] != client and verb not in _READ_ONLY_VERBS:
+            return f"ERR locked by {owner[1]}"
         try:
             if verb == "NEW" and len(arguments) == 1:
                 bench.new_wafer(arguments[0])
@@ -200,18 +232,34 @@ class _HandlerLink(threading.Thread):
         return "OK"
 
     def run(self) -> None:
-        self.listener.settimeout(0.05)
+        self.listener.settimeout(0.2)
         while not self.stopping.is_set():
             try:
                 connection, _ = self.listener.accept()
             except (TimeoutError, OSError):
                 continue
+            self._connections += 1
+            threading.Thread(
+                target=self._serve,
+                args=(connection, self._connections),
+                name=f"sim-wafer-handler-{self._connections}",
+                daemon=True,
+            ).start()
+        self.listener.close()
+
+    def _serve(self, connection: socket.socket, client: int) -> None:
+        try:
             with connection, connection.makefile("rwb") as stream:
                 for raw in stream:
-                    reply = self.execute(raw.decode("ascii", "replace"))
+                    reply = self.execute(raw.decode("ascii", "replace"), client)
                     stream.write(reply.encode("ascii", "replace") + b"\n")
                     stream.flush()
-        self.listener.close()
+        except OSError:
+            pass  # the client went away; its lock goes with it
+        finally:
+            with self._owner_lock:
+                if self.owner is not None and self.owner[0] == client:
+                    self.owner = None
 
 
 class BenchServer:
