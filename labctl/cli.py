@@ -210,8 +210,50 @@ def _report(outcome: Any) -> None:
     )
     for wafer, why in outcome.quarantined.items():
         click.echo(f"  quarantined {wafer}: {why}")
+    for killed in outcome.recovered:
+        click.secho(
+            f"  note: run {killed} had been killed; the bench was made safe and its wafers "
+            f"parked before this run. Continue it with: labctl resume {killed}",
+            fg="yellow",
+        )
     click.echo(f"  data: {outcome.data_dir.resolve() / 'labctl.sqlite'}")
     click.echo(f"  see: labctl show {outcome.run_id} --data {outcome.data_dir}")
+
+
+def _supervise() -> bool:
+    """True in the process the user started: it supervises a child that does the run."""
+    from protocols.supervisor import is_supervised_child
+
+    return not is_supervised_child()
+
+
+def _supervised(
+    arguments: list[str],
+    data_dir: Path,
+    sim: bool,
+    station_file: Path | None,
+    seed: int,
+    unattended: bool,
+) -> NoReturn:
+    """Run ``labctl <arguments>`` in a supervised child and exit as it did.
+
+    If the child dies mid-run, the bench is made safe at once and the death
+    recorded (see :mod:`protocols.supervisor`); the exit code is then 1.
+    """
+    from protocols.supervisor import run_child
+
+    ended = run_child(
+        arguments,
+        data_dir=data_dir,
+        sim=sim,
+        station_file=station_file,
+        seed=seed,
+        unattended=unattended,
+        report=lambda line: click.echo(line, err=True),
+    )
+    if ended.died:
+        sys.exit(EXIT_FAILURE)
+    sys.exit(ended.returncode)
 
 
 def _exit_for(status: str) -> None:
@@ -254,26 +296,44 @@ def run(
     if operator:
         request.operator = operator
     _, parameters, _, _ = validate(request)
+    if _supervise():
+        arguments = ["run", protocol, "--formulation", str(formulation_file)]
+        arguments += ["--sim"] if sim else []
+        arguments += ["--station", str(station_file)] if station_file else []
+        arguments += ["--recipe", str(recipe_file)] if recipe_file else []
+        for override in overrides:
+            arguments += ["--set", override]
+        arguments += ["--seed", str(seed), "--operator", request.operator]
+        arguments += ["--unattended"] if unattended else []
+        arguments += ["--data", str(request.data_dir)]
+        _supervised(arguments, request.data_dir, sim, station_file, seed, unattended or sim)
     progress, advance = _progress_runner(expected_steps(protocol, parameters))
     with progress:
         outcome = start(request, progress=advance)
     _report(outcome)
     if outcome.measurements:
-        from .report import write_report
-        from .store import RunStore
-
-        store = RunStore(outcome.data_dir)
-        try:
-            path, headlines = write_report(store, outcome.run_id)
-        except LabctlError as exc:
-            click.echo(f"  report: not written: {exc}")
-        else:
-            for line in headlines:
-                click.echo(f"  {line}")
-            click.echo(f"  report: {path.resolve()}")
-        finally:
-            store.close()
+        _write_report_for(outcome.data_dir, outcome.run_id)
     _exit_for(outcome.status)
+
+
+def _write_report_for(data_dir: Path, run_id: str) -> None:
+    """The HTML report of a run and its headline figures, printed."""
+    from .report import write_report
+    from .store import RunStore
+
+    store = RunStore(data_dir)
+    try:
+        if not store.measurement_rows(run_id):
+            return
+        path, headlines = write_report(store, run_id)
+    except LabctlError as exc:
+        click.echo(f"  report: not written: {exc}")
+    else:
+        for line in headlines:
+            click.echo(f"  {line}")
+        click.echo(f"  report: {path.resolve()}")
+    finally:
+        store.close()
 
 
 @cli.command()
@@ -289,6 +349,24 @@ def resume(run_id: str, station_file: Path | None, data_dir: Path | None) -> Non
     """Resume RUN_ID: finished steps replay from the journal; nothing physical is repeated."""
     from protocols.runner import resume as resume_run
 
+    if _supervise():
+        from .store import RunStore
+
+        store = RunStore(_data_dir(data_dir))
+        try:
+            record = store.run(run_id)
+        finally:
+            store.close()
+        arguments = ["resume", record["run_id"], "--data", str(_data_dir(data_dir))]
+        arguments += ["--station", str(station_file)] if station_file else []
+        _supervised(
+            arguments,
+            _data_dir(data_dir),
+            bool(record["simulated"]),
+            station_file,
+            int(record["seed"] or 0),
+            not record["attended"],
+        )
     outcome = resume_run(run_id, _data_dir(data_dir), station=station_file)
     _report(outcome)
     _exit_for(outcome.status)
@@ -562,7 +640,11 @@ def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     from protocols.queue import run_queue
 
     summary = run_queue(
-        _data_dir(data_dir), policy=policy, notify=notify, report=lambda line: click.echo(line)
+        _data_dir(data_dir),
+        policy=policy,
+        notify=notify,
+        report=lambda line: click.echo(line),
+        supervised=_supervise(),
     )
     click.echo(
         f"queue: {summary.done} done, {summary.failed} failed, {summary.resumed} resumed"
@@ -570,6 +652,21 @@ def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     )
     if summary.failed:
         sys.exit(EXIT_FAILURE)
+
+
+@queue.command("run-entry", hidden=True)
+@click.argument("entry_id", type=int)
+@_data_option
+def queue_run_entry(entry_id: int, data_dir: Path | None) -> None:
+    """(Internal) Run one claimed entry: the child of a supervised ``queue run``."""
+    from protocols.queue import execute_entry
+
+    status, _reason, run_id = execute_entry(
+        _data_dir(data_dir), entry_id, report=lambda line: click.echo(line)
+    )
+    if run_id:
+        _write_report_for(_data_dir(data_dir), run_id)
+    _exit_for(status)
 
 
 @cli.group()

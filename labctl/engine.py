@@ -89,7 +89,8 @@ QUERY_RETRIES = 3
 #: step 12 just after it is journaled (``started``), at its first reading
 #: (``during``) or just after it is journaled finished (``finished``);
 #: ``phase=stop`` requests a stop (as a first Ctrl-C) there instead, and
-#: ``phase=term`` sends the process SIGTERM.
+#: ``phase=term`` sends the process SIGTERM; ``once=<marker path>`` strikes in
+#: the first process only (a supervised queue resumes in a new one).
 INJECT_ENV = "LABCTL_INJECT_KILL"
 
 
@@ -102,17 +103,34 @@ def _injection() -> tuple[int, str] | None:
 
 
 _INJECTION = _injection()
+#: ``once=<path>`` in the spec: strike only if that marker file does not exist yet.
+_INJECTION_ONCE = dict(
+    item.split("=", 1) for item in os.environ.get(INJECT_ENV, "").split(",") if "=" in item
+).get("once")
 
 
 def _maybe_inject(run: Run, seq: int, phase: str) -> None:
     if _INJECTION is None or _INJECTION[0] != seq:
         return
-    if _INJECTION[1] == phase:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if _INJECTION[1] == "stop" and phase == "during":
+    kind = _INJECTION[1]
+    if kind == "stop" or kind == "term":
+        if phase != "during":
+            return
+    elif kind != phase:
+        return
+    if _INJECTION_ONCE:
+        # One strike across processes (a supervisor's resumed child is spared):
+        # the first process to get here creates the marker file and strikes.
+        try:
+            os.close(os.open(_INJECTION_ONCE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return
+    if kind == "stop":
         run.stop_requested.set()
-    if _INJECTION[1] == "term" and phase == "during":
+    elif kind == "term":
         os.kill(os.getpid(), signal.SIGTERM)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class RunAborted(LabctlError):

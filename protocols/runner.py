@@ -26,7 +26,7 @@ from labctl.engine import (
     recover_killed_runs,
     software_versions,
 )
-from labctl.errors import InputError, RecipeError
+from labctl.errors import InputError, LabctlError, RecipeError
 from labctl.formulation import Formulation, load_formulation, parse_formulation
 from labctl.station import Station
 from labctl.store import RunStore
@@ -41,6 +41,7 @@ __all__ = [
     "expected_steps",
     "recover",
     "resume",
+    "safe_bench",
     "start",
     "validate",
 ]
@@ -301,11 +302,13 @@ def recover(
     station_file: Path | None,
     seed: int = 0,
     unattended: bool = True,
+    lock: bool = True,
 ) -> list[str]:
     """After a run process died: bench safe, the death recorded, its wafers parked.
 
     What a supervisor calls the moment its child dies (and what every run
     does anyway before it starts). Returns the ids of the runs found killed.
+    ``lock=False`` when the caller holds the bench lock already.
     """
     store = RunStore(data_dir)
     try:
@@ -316,11 +319,39 @@ def recover(
             seed=seed,
             formulation=None,
             unattended=unattended,
+            lock=lock,
+            wait=30.0,
         )
         bench.close()
         return bench.recovered
     finally:
         store.close()
+
+
+def safe_bench(data_dir: Path, *, sim: bool, station_file: Path | None, seed: int = 0) -> list[str]:
+    """Put the bench in its safe state without the store (it may be what failed).
+
+    Returns the roles that could not be made safe.
+    """
+    from labctl.engine import safe_state
+
+    simulation = _Simulation(data_dir, seed, None) if sim else None
+    try:
+        if simulation is not None:
+            station = simulation.station()
+        else:
+            assert station_file is not None
+            station = Station.from_file(station_file)
+        station.connect()
+        try:
+            return safe_state(station)
+        finally:
+            station.close()
+    except LabctlError as exc:
+        return [str(exc)]
+    finally:
+        if simulation is not None:
+            simulation.close()
 
 
 class _NamespacedHandler:

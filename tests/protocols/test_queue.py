@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.store import RunStore
+from labctl.store import RunStore, wait_for
 from protocols.queue import add, run_queue
 from protocols.runner import RunRequest
 from sim_instruments.bench import VirtualBench
@@ -61,28 +61,68 @@ def test_stop_policy_stops_after_a_failure(tmp_path: Path) -> None:
     assert [e["status"] for e in RunStore(tmp_path).queue()] == ["failed", "pending", "pending"]
 
 
-def test_the_queue_survives_a_kill_of_its_process_and_finishes_the_night(tmp_path: Path) -> None:
+def test_a_run_process_killed_in_the_night_is_recovered_by_its_supervisor(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of an entry's run process: bench safe at once, run resumed, the night goes on."""
     queue_three(tmp_path)
-    environment = {**os.environ, "LABCTL_INJECT_KILL": "seq=7,phase=during"}  # mid soft bake
-    killed = subprocess.run(
+    marker = tmp_path / "struck"
+    environment = {
+        **os.environ,
+        "LABCTL_INJECT_KILL": f"seq=7,phase=during,once={marker}",  # mid soft bake, once
+    }
+    night = subprocess.run(
         [sys.executable, "-m", "labctl.cli", "queue", "run", "--data", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env=environment,
     )
-    assert killed.returncode == -signal.SIGKILL
-    entries = RunStore(tmp_path).queue()
-    assert entries[0]["status"] == "running" and entries[0]["run_id"]
-    summary = run_queue(tmp_path, report=lambda line: None)
-    assert summary.resumed == 1
-    entries = RunStore(tmp_path).queue()
+    assert marker.exists()
+    assert night.returncode == 1, night.stdout + night.stderr  # one entry failed
+    assert "died of SIGKILL" in night.stdout + night.stderr
+    assert "Traceback" not in night.stdout + night.stderr
+    store = RunStore(tmp_path)
+    entries = store.queue()
     assert [e["status"] for e in entries] == ["failed", "done", "done"]
     assert entries[0]["reason"].startswith("incomplete")  # its wafer was quarantined
-    store = RunStore(tmp_path)
-    assert len(store.runs()) == 3  # the crashed entry was resumed, not started again
+    assert len(store.runs()) == 3  # the killed entry was resumed, not started again
+    first = entries[0]["run_id"]
+    kinds = [e["kind"] for e in store.events(first)]
+    assert "supervisor" in kinds and "killed" in kinds
     bench = VirtualBench(data_dir=tmp_path)
     assert all(holder is None for holder in bench.holders.values())  # tools free at dawn
+
+
+def test_the_queue_survives_a_kill_of_the_queue_process_itself(tmp_path: Path) -> None:
+    """kill -9 of the supervisor too: its child aborts (bench safe); the next runner resumes."""
+    queue_three(tmp_path)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "labctl.cli", "queue", "run", "--data", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = RunStore(tmp_path)
+    assert wait_for(lambda: _steps_journaled(store) >= 5, timeout=60)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(timeout=10)
+    # The child learns its supervisor died (SIGTERM from the kernel), aborts, goes safe.
+    assert wait_for(lambda: not store.interrupted_runs() and _no_running_run(store), timeout=30)
+    summary = run_queue(tmp_path, report=lambda line: None)
+    assert summary.resumed == 1
+    entries = store.queue()
+    assert [e["status"] for e in entries][1:] == ["done", "done"]
+    assert len(store.runs()) == 3  # resumed, not started again
+    bench = VirtualBench(data_dir=tmp_path)
+    assert all(holder is None for holder in bench.holders.values())
+
+
+def _steps_journaled(store: RunStore) -> int:
+    return sum(len(store.steps(r["run_id"])) for r in store.runs())
+
+
+def _no_running_run(store: RunStore) -> bool:
+    return all(r["status"] != "running" for r in store.runs())
 
 
 def test_an_entry_is_claimed_by_one_runner_only(tmp_path: Path) -> None:
