@@ -105,12 +105,20 @@ class ScaledClock:
     to the client's socket.
     """
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, *, epoch: float | None = None) -> None:
+        """``epoch``: the wall time (Unix s) at which this clock read 0.
+
+        Two processes given the same speed and epoch keep one time line (a
+        served bench and the run that drives it); without an epoch the clock
+        starts at 0 now.
+        """
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.speed = speed
-        self._origin = time.monotonic()
-        self._start = datetime.now(UTC)
+        self.epoch = time.time() if epoch is None else epoch
+        # Monotonic from here on: the wall clock only places the origin.
+        self._origin = time.monotonic() - (time.time() - self.epoch)
+        self._start = datetime.fromtimestamp(self.epoch, UTC)
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._origin) * self.speed

@@ -128,7 +128,10 @@ def _maybe_inject(run: Run, seq: int, phase: str) -> None:
     if kind == "stop":
         run.stop_requested.set()
     elif kind == "term":
-        os.kill(os.getpid(), signal.SIGTERM)
+        # As a user would: SIGTERM to the process they started (the supervisor,
+        # which forwards it), or to this one when nobody supervises it.
+        supervised = os.environ.get("LABCTL_SUPERVISED") == "1"
+        os.kill(os.getppid() if supervised else os.getpid(), signal.SIGTERM)
     else:
         os.kill(os.getpid(), signal.SIGKILL)
 

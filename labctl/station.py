@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .clock import Clock, RealClock
+from .clock import Clock, RealClock, ScaledClock
 from .errors import LabctlError, StationFileError
 from .files import read_toml
 from .transport import LinkSettings, SerialTransport, Transport, VisaTransport
@@ -94,6 +94,9 @@ class StationConfig:
     base_dir: Path
     #: ``host:port`` of a wafer handler speaking labctl's handler protocol, if any.
     handler: str | None = None
+    #: ``[clock]`` of a served (simulated) bench: its speed and epoch (Unix s).
+    clock_speed: float | None = None
+    clock_epoch: float | None = None
 
 
 def builtin_sim_station_path() -> Path:
@@ -118,10 +121,12 @@ def load_station(path: str | Path) -> StationConfig:
 
 def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> StationConfig:
     """Validate a parsed station table (see the module docstring for the shape)."""
-    unknown = set(data) - {"station", "roles", "exposure", "handler"}
+    unknown = set(data) - {"station", "roles", "exposure", "handler", "clock"}
     if unknown:
         raise _fail(
-            source, sorted(unknown)[0], "unknown table; allowed: station, roles, exposure, handler"
+            source,
+            sorted(unknown)[0],
+            "unknown table; allowed: station, roles, exposure, handler, clock",
         )
     station = data.get("station", {})
     if not isinstance(station, Mapping):
@@ -195,7 +200,24 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
         host, colon, port = str(address).rpartition(":")
         if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise _fail(source, "handler.address", f"{address!r} is not host:port")
-    return StationConfig(name, source, roles, dict(exposure), base_dir, address)
+    speed, epoch = _clock_table(data.get("clock"), source)
+    return StationConfig(name, source, roles, dict(exposure), base_dir, address, speed, epoch)
+
+
+def _clock_table(table: Any, source: str) -> tuple[float | None, float | None]:
+    """``[clock] speed = 200.0, epoch = 1795000000.0``: a served bench's time line."""
+    if table is None:
+        return None, None
+    if not isinstance(table, Mapping) or set(table) - {"speed", "epoch"} or "speed" not in table:
+        raise _fail(source, "clock", "must be a table with speed (and epoch)")
+    speed, epoch = table["speed"], table.get("epoch")
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed <= 1e6:
+        raise _fail(source, "clock.speed", f"{speed!r} is not a number in (0, 1e6]")
+    if epoch is not None and (
+        isinstance(epoch, bool) or not isinstance(epoch, int | float) or epoch < 0
+    ):
+        raise _fail(source, "clock.epoch", f"{epoch!r} is not Unix seconds")
+    return float(speed), None if epoch is None else float(epoch)
 
 
 _DRIVERS: dict[str, type] = {}
@@ -328,6 +350,9 @@ class Station:
         transport_factory: Callable[[RoleConfig, LinkSettings], Transport] | None = None,
     ) -> None:
         self.config = config
+        if clock is None and config.clock_speed is not None:
+            # A served bench: wait on its time line, not the wall's.
+            clock = ScaledClock(config.clock_speed, epoch=config.clock_epoch)
         self.clock = clock or RealClock()
         self.instruments: dict[str, Any] = {}
         for role in ROLES:

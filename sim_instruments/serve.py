@@ -19,6 +19,7 @@ clock, optionally sped up; replies leave when the instrument would send them.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import socket
@@ -152,7 +153,7 @@ class _TcpLink(_Link):
 
 
 #: Handler commands anyone may send while another client holds the bench.
-_READ_ONLY_VERBS = ("WHERE", "TIME", "LOCK", "UNLOCK", "OWNER")
+_READ_ONLY_VERBS = ("WHERE", "TIME", "STATE", "LOCK", "UNLOCK", "OWNER")
 
 
 class _HandlerLink(threading.Thread):
@@ -220,6 +221,10 @@ class _HandlerLink(threading.Thread):
                 bench.spin_dry()
             elif verb == "TIME" and not arguments:
                 return f"OK {bench.now():.3f}"
+            elif verb == "STATE" and not arguments:
+                # The simulators' own view, for checking safe state from outside.
+                report = {"instruments": bench.safe_state_report(), "holders": bench.holders}
+                return "OK " + json.dumps(report, separators=(",", ":"))
             elif verb == "FAULT" and len(arguments) >= 2:
                 options = parse_fault(
                     ":".join([arguments[0], arguments[1], ",".join(arguments[2:])])
@@ -319,7 +324,16 @@ class BenchServer:
         body = text.split("\n", 3)[3].replace(
             'name = "virtual bench"', 'name = "served virtual bench"'
         )
-        return header + body + f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\n'
+        clock = self.bench.clock
+        speed = getattr(clock, "speed", None)
+        epoch = getattr(clock, "epoch", None)
+        timeline = ""
+        if speed is not None and epoch is not None:
+            # One time line: the run waits on the bench's sped-up clock.
+            timeline = f"\n[clock]\nspeed = {float(speed)!r}\nepoch = {float(epoch)!r}\n"
+        return (
+            header + body + f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\n' + timeline
+        )
 
     def write_station(self, path: str | Path | None = None) -> Path:
         target = Path(path) if path is not None else self.directory / "station.toml"

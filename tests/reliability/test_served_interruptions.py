@@ -1,0 +1,280 @@
+"""A contrast curve on the served bench, interrupted at every step, then resumed.
+
+Separate processes and real links: the bench is ``labctl sim serve`` (ptys
+and loopback TCP, sped up on one clock with the run), the run is ``labctl
+run`` (a supervisor and its child). At each step of the fast contrast curve
+the run is stopped (first Ctrl-C), sent SIGTERM (to the process the user
+started), or killed with SIGKILL, and then resumed. Checked from the bench's
+own records, not the engine's word:
+
+* every exposure the bench delivered landed on this run's wafer, none twice,
+  and no light fell where no wafer was (``light.jsonl``, the wafer's file);
+* the journal agrees with the bench shot for shot: each finished exposure
+  step is a bench exposure at its place with its delivered dose, and each
+  bench exposure is a journaled step (finished, or interrupted and its wafer
+  quarantined);
+* after a kill -9 the bench is safe within 5 s of the death, with no labctl
+  command typed - read from the simulators over the handler's ``STATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from labctl.store import RunStore
+from protocols.runner import resume
+from tests.protocols.conftest import BASELINE, FAST
+
+#: Steps of the fast contrast curve (6 fields).
+STEPS = 29
+#: Bench seconds per wall second: fast, and still the in-process physics.
+SPEED = 1000
+
+
+class ServedBench:
+    """``labctl sim serve`` in its own process, and what its records say."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / "served"
+        self.data = root / "bench-data"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labctl.cli",
+                "sim",
+                "serve",
+                "--dir",
+                str(self.directory),
+                "--data",
+                str(self.data),
+                "--speed",
+                str(SPEED),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.station = self.directory / "station.toml"
+        deadline = time.monotonic() + 30
+        while not self.station.exists():
+            assert self.process.poll() is None, "sim serve exited"
+            assert time.monotonic() < deadline, "sim serve did not write its station file"
+            time.sleep(0.05)
+        text = self.station.read_text(encoding="utf-8")
+        address = text.split('address = "', 1)[1].split('"', 1)[0]
+        host, _, port = address.rpartition(":")
+        self.handler = (host, int(port))
+
+    def ask(self, command: str) -> str:
+        with socket.create_connection(self.handler, timeout=10) as connection:
+            stream = connection.makefile("rwb")
+            stream.write(command.encode("ascii") + b"\n")
+            stream.flush()
+            reply = stream.readline().decode("ascii").strip()
+        assert reply.startswith("OK"), reply
+        return reply[3:]
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.ask("STATE"))
+        return result
+
+    def is_safe(self) -> bool:
+        state = self.state()
+        report = state["instruments"]
+        return bool(
+            not report["spin_coater"]["motor_on"]
+            and not report["exposure_source"]["output"]
+            and not report["exposure_shutter"]["open"]
+            and report["hotplate"]["idle"]
+            and all(holder is None for holder in state["holders"].values())
+        )
+
+    def light(self) -> list[dict[str, Any]]:
+        path = self.data / "bench" / "light.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def exposures(self, wafer_id: str) -> list[dict[str, Any]]:
+        path = self.data / "bench" / "wafers" / f"{quote(wafer_id, safe='')}.json"
+        if not path.exists():
+            return []
+        exposures: list[dict[str, Any]] = json.loads(path.read_text())["exposures"]
+        return exposures
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBench]:
+    bench = ServedBench(tmp_path_factory.mktemp("served"))
+    try:
+        yield bench
+    finally:
+        bench.stop()
+
+
+def _labctl(arguments: list[str], injection: str | None) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ)
+    environment.pop("LABCTL_INJECT_KILL", None)
+    if injection:
+        environment["LABCTL_INJECT_KILL"] = injection
+    return subprocess.run(
+        [sys.executable, "-m", "labctl.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=environment,
+    )
+
+
+def _run(
+    served: ServedBench, data: Path, injection: str | None
+) -> subprocess.CompletedProcess[str]:
+    overrides = [item for value in FAST for item in ("--set", value)]
+    return _labctl(
+        [
+            "run",
+            "contrast-curve",
+            "--station",
+            str(served.station),
+            "--unattended",
+            "--formulation",
+            str(BASELINE),
+            "--data",
+            str(data),
+            *overrides,
+        ],
+        injection,
+    )
+
+
+def _only_run(data: Path) -> str:
+    store = RunStore(data)
+    try:
+        (record,) = store.runs()
+        return str(record["run_id"])
+    finally:
+        store.close()
+
+
+def _check_records(served: ServedBench, data: Path, run_id: str, light_before: int) -> None:
+    """The bench's own records against the journal (see the module docstring)."""
+    wafer_id = f"{run_id}/W01"
+    shots = served.light()[light_before:]
+    assert all(shot["target"] != "none" for shot in shots), [
+        s for s in shots if s["target"] == "none"
+    ]
+    on_wafers = [shot for shot in shots if shot["target"].startswith("wafer ")]
+    assert {shot["target"] for shot in on_wafers} <= {f"wafer {wafer_id}"}
+    exposures = served.exposures(wafer_id)
+    places = [(round(e["x"], 3), round(e["y"], 3)) for e in exposures]
+    assert len(places) == len(set(places)), f"a field exposed twice: {places}"
+    assert len(exposures) == len(on_wafers)
+
+    store = RunStore(data)
+    try:
+        steps = [s for s in store.steps(run_id) if s["name"] == "expose"]
+        quarantined = store.wafers(run_id).get("W01", {}).get("state") == "quarantined"
+        rows = store.measurement_rows(run_id)
+    finally:
+        store.close()
+    by_place = {(round(e["x"], 3), round(e["y"], 3)): e for e in exposures}
+    journaled: set[tuple[float, float]] = set()
+    for step in steps:
+        place = (
+            round(step["parameters"]["x"]["__quantity__"][0], 3),
+            round(step["parameters"]["y"]["__quantity__"][0], 3),
+        )
+        if step["status"] == "finished":
+            assert place in by_place, f"journal says {place} was exposed; the bench did not"
+            delivered = step["result"]["dose_delivered"]["__quantity__"][0]
+            assert by_place[place]["dose"] == pytest.approx(delivered, rel=0.02)
+            assert step["result"]["wafer_on_stage"] == "handler"
+            journaled.add(place)
+        elif step["status"] in ("interrupted", "failed"):
+            assert quarantined  # a shot that may or may not have happened: wafer set aside
+            journaled.add(place)
+    assert set(by_place) <= journaled, "the bench has an exposure the journal does not"
+    labels = [(r["label"], r["site"]) for r in rows]
+    assert len(labels) == len(set(labels)), "a site measured twice"
+
+
+@pytest.mark.parametrize("seq", range(1, STEPS + 1))
+def test_kill_9_at_every_step_then_resume(served: ServedBench, tmp_path: Path, seq: int) -> None:
+    light_before = len(served.light())
+    marker = tmp_path / "struck"
+    killed = _run(served, tmp_path / "data", f"seq={seq},phase=during,once={marker}")
+    assert marker.exists(), killed.stdout + killed.stderr
+    # The supervisor made the bench safe before it returned: how long after the death?
+    safe_after = time.time() - marker.stat().st_mtime
+    assert served.is_safe(), served.state()
+    assert safe_after < 5.0
+    assert killed.returncode == 1, killed.stderr
+    assert "died of SIGKILL" in killed.stderr and "Traceback" not in killed.stderr
+    run_id = _only_run(tmp_path / "data")
+
+    outcome = resume(run_id, tmp_path / "data", station=served.station)
+    assert outcome.status in ("completed", "incomplete"), outcome.reason
+    assert served.is_safe()
+    _check_records(served, tmp_path / "data", run_id, light_before)
+
+
+@pytest.mark.parametrize("seq", range(1, STEPS + 1))
+def test_sigterm_at_every_step_then_resume(served: ServedBench, tmp_path: Path, seq: int) -> None:
+    light_before = len(served.light())
+    terminated = _run(served, tmp_path / "data", f"seq={seq},phase=term")
+    assert terminated.returncode == 1, terminated.stdout + terminated.stderr
+    assert "Traceback" not in terminated.stdout + terminated.stderr
+    run_id = _only_run(tmp_path / "data")
+    store = RunStore(tmp_path / "data")
+    record = store.run(run_id)
+    store.close()
+    assert record["status"] == "aborted" and "SIGTERM" in record["reason"], record
+    assert served.is_safe(), served.state()
+
+    outcome = resume(run_id, tmp_path / "data", station=served.station)
+    assert outcome.status in ("completed", "incomplete"), outcome.reason
+    _check_records(served, tmp_path / "data", run_id, light_before)
+
+
+def test_stop_at_every_step_then_resume(served: ServedBench, tmp_path: Path) -> None:
+    """One run, stopped at the next safe point of every step in turn and resumed each time."""
+    light_before = len(served.light())
+    data = tmp_path / "data"
+    first = _run(served, data, "seq=1,phase=stop")
+    assert first.returncode == 1, first.stdout + first.stderr
+    run_id = _only_run(data)
+    for seq in range(2, STEPS + 2):
+        store = RunStore(data)
+        record = store.run(run_id)
+        store.close()
+        if record["status"] == "completed":
+            break
+        assert record["status"] == "aborted", record
+        assert "safe point" in record["reason"]
+        assert served.is_safe(), served.state()
+        resumed = _labctl(
+            ["resume", run_id, "--station", str(served.station), "--data", str(data)],
+            f"seq={seq},phase=stop",
+        )
+        assert "Traceback" not in resumed.stdout + resumed.stderr
+    store = RunStore(data)
+    record = store.run(run_id)
+    store.close()
+    assert record["status"] == "completed", record  # a stop never costs a wafer
+    assert seq >= STEPS  # it was stopped at every step on the way
+    _check_records(served, data, run_id, light_before)
