@@ -431,11 +431,16 @@ class Run:
                 result = decode(entry["result"])
                 self._track(seq, wafer, result)
                 return result
-            if entry["status"] == "skipped" or (wafer is not None and wafer in self.quarantined):
-                self._skip(seq, name, wafer, params)
-            if entry["status"] in ("started", "interrupted") and not repeatable:
+            if entry["status"] == "started" and not repeatable:
+                # The process died inside it: whatever it did is a fact the
+                # journal keeps (as interrupted), even if the wafer is skipped.
                 reason = f"step {seq} ({name}) started and never finished: physical state unknown"
                 self.store.step_failed(self.run_id, seq, "interrupted", reason)
+                entry = {**entry, "status": "interrupted", "error": reason}
+            if entry["status"] == "skipped" or (wafer is not None and wafer in self.quarantined):
+                self._skip(seq, name, wafer, params)
+            if entry["status"] == "interrupted" and not repeatable:
+                reason = entry["error"] or f"step {seq} ({name}) interrupted"
                 if wafer is not None:
                     self.quarantine(wafer, reason)
                     raise WaferQuarantined(wafer, reason)
@@ -756,9 +761,19 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
 
 
 def _park_wafers(run: Run) -> None:
-    """After a run that did not complete, an unattended handler clears the tools (journaled)."""
-    for wafer_id in list(run.locations):
-        run.park(wafer_id, "the run ended")
+    """After a run that did not complete, an unattended handler clears the tools (journaled).
+
+    Every wafer the journal names, not only those whose moves finished: a
+    step cut short may have loaded one (the handler says where it really is).
+    """
+    wafers = dict.fromkeys(run.locations)
+    try:
+        wafers.update(dict.fromkeys(s["wafer_id"] for s in run.store.steps(run.run_id)))
+    except LabctlError as exc:  # a failing store: park what this process knows
+        log.error("could not read the journal of %s: %s", run.run_id, exc)
+    for wafer_id in wafers:
+        if wafer_id:
+            run.park(wafer_id, "the run ended")
 
 
 def recover_killed_runs(

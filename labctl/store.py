@@ -352,10 +352,13 @@ class RunStore:
     def step_skipped(
         self, run_id: str, seq: int, name: str, wafer_id: str | None, parameters: Any, reason: str
     ) -> None:
+        # A step that already has a record (it started, was interrupted, failed)
+        # keeps it: skipping it now must not erase what happened then.
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
-                " parameters, error, started_at) VALUES (?, ?, ?, ?, 0, 'skipped', ?, ?, ?)",
+                "INSERT INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
+                " parameters, error, started_at) VALUES (?, ?, ?, ?, 0, 'skipped', ?, ?, ?)"
+                " ON CONFLICT(run_id, seq) DO NOTHING",
                 (run_id, seq, name, wafer_id, _dumps(parameters), reason, now_text()),
             )
 

@@ -101,13 +101,20 @@ class SocketHandler:
         self.address = (host, int(port))
         self.timeout = timeout
         self._stream: Any = None
+        self._socket: Any = None
         #: Who this client holds the bench for (``LOCK``), re-taken on a new connection.
         self.owner: str | None = None
 
     def _exchange(self, command: str) -> str:
-        self._stream.write(command.encode("ascii") + b"\n")
-        self._stream.flush()
-        reply = str(self._stream.readline().decode("ascii", "replace").strip())
+        try:
+            self._stream.write(command.encode("ascii") + b"\n")
+            self._stream.flush()
+            reply = str(self._stream.readline().decode("ascii", "replace").strip())
+        except BaseException:
+            # Cut short (a signal, a timeout): a reply may still be on its way
+            # and would answer the next command. Only a new connection is sure.
+            self.close()
+            raise
         if not reply:
             raise OSError("the handler closed the connection")
         return reply
@@ -118,6 +125,7 @@ class SocketHandler:
         from labctl.errors import BenchBusy
 
         connection = socket.create_connection(self.address, timeout=self.timeout)
+        self._socket = connection
         self._stream = connection.makefile("rwb")
         if self.owner is not None:
             # The bench lock belongs to a connection: a new one must take it again.
@@ -178,9 +186,11 @@ class SocketHandler:
     def close(self) -> None:
         """Close the connection (which lets the bench go)."""
         stream, self._stream = self._stream, None
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
+        connection, self._socket = self._socket, None
+        for part in (stream, connection):
+            if part is not None:
+                with contextlib.suppress(OSError):
+                    part.close()
 
     def new_wafer(self, wafer_id: str) -> None:
         from labctl.errors import InstrumentError

@@ -205,7 +205,7 @@ def _check_records(served: ServedBench, data: Path, run_id: str, light_before: i
             assert by_place[place]["dose"] == pytest.approx(delivered, rel=0.02)
             assert step["result"]["wafer_on_stage"] == "handler"
             journaled.add(place)
-        elif step["status"] in ("interrupted", "failed"):
+        elif step["status"] in ("started", "interrupted", "failed", "interlocked"):
             assert quarantined  # a shot that may or may not have happened: wafer set aside
             journaled.add(place)
     assert set(by_place) <= journaled, "the bench has an exposure the journal does not"
