@@ -123,13 +123,22 @@ def execute_entry(
                     return run["status"], run["reason"] or "", entry["run_id"]
                 report(f"queue #{entry_id}: resuming run {entry['run_id']}")
                 station = Path(entry["options"]["station"]) if entry["options"]["station"] else None
-                outcome = resume(entry["run_id"], data_dir, station=station, lock=False)
+                outcome = resume(
+                    entry["run_id"],
+                    data_dir,
+                    station=station,
+                    lock=False,
+                    wait=math.inf,
+                    on_wait=report,
+                )
             else:
                 report(f"queue #{entry_id}: {entry['protocol']}")
                 outcome = start(
                     _request(entry, data_dir),
                     on_created=functools.partial(_remember_run, store, entry_id),
                     lock=False,
+                    wait=math.inf,  # another data directory's runner may hold the bench
+                    on_wait=report,
                 )
             return outcome.status, outcome.reason, outcome.run_id
         except LabctlError as exc:

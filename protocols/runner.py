@@ -264,6 +264,8 @@ def _run(
     progress: Callable[[str], None] | None,
     unattended: bool = False,
     lock: bool = True,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> tuple[str, str, Run, list[str]]:
     bench = _Bench(
         store,
@@ -274,6 +276,8 @@ def _run(
         unattended=unattended,
         prompt=prompt,
         lock=lock,
+        wait=wait,
+        on_wait=on_wait,
     )
     try:
         assert bench.station is not None
@@ -389,6 +393,8 @@ def start(
     on_created: Callable[[str], None] | None = None,
     *,
     lock: bool = True,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Validate, record, run. Raises :class:`InputError` before anything moves.
 
@@ -436,6 +442,8 @@ def start(
             progress,
             request.unattended,
             lock,
+            wait,
+            on_wait,
         )
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
@@ -450,6 +458,8 @@ def resume(
     prompt: Callable[[str], str] | None = None,
     progress: Callable[[str], None] | None = None,
     lock: bool = True,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Re-run a run's protocol: finished steps replay from the journal, nothing is done twice."""
     store = RunStore(data_dir)
@@ -481,6 +491,8 @@ def resume(
             progress,
             not record["attended"],
             lock,
+            wait,
+            on_wait,
         )
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
