@@ -75,9 +75,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Roles put in safe state, in this order: light first, then motion and heat.
+#: The LED goes off before the shutter is touched: switching a source off
+#: cannot make light, so a timed shot in flight ends dark at once, and the
+#: shutter (whose only command, ``ens``, toggles) can be left to close itself.
 SAFE_STATE_ORDER = (
-    "exposure_shutter",
     "exposure_source",
+    "exposure_shutter",
     "spin_coater",
     "hotplate",
     "exposure_stage",
