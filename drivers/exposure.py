@@ -338,9 +338,13 @@ class ExposureTool:
         )
 
     def safe_state(self) -> None:
-        """Shutter closed (confirmed), then source off - both attempted."""
+        """Source off, then shutter closed (confirmed) - both attempted.
+
+        The source first: switching it off cannot make light, so a timed
+        shot in flight goes dark at once while the shutter closes by itself.
+        """
         errors: list[Exception] = []
-        for action in (self.shutter.close_shutter, self.source.turn_off):
+        for action in (self.source.turn_off, self.shutter.close_shutter):
             try:
                 action()
             except Exception as exc:

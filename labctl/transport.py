@@ -17,6 +17,9 @@ Rules learned the hard way on pyvisa's issue tracker, kept here once:
 * terminations are whatever the driver asks for on each read, set explicitly,
   never pyvisa's default; nothing is appended on write;
 * serial input is read in chunks (whatever the OS has), not a byte at a time;
+* zero bytes from a read that was told data is ready is end of stream: the
+  peer closed the link. That is :class:`~labctl.errors.LinkLost` at once,
+  never "no data yet" until the timeout (see :class:`_EofRaisingSocket`);
 * :meth:`Transport.reconnect` reopens the link with the same settings.
 
 Every pyvisa, pyserial and OS exception is mapped into :mod:`labctl.errors`
@@ -26,6 +29,7 @@ here, at the boundary (:data:`EXCEPTION_MAP`, :func:`map_exception`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -262,6 +266,11 @@ class Transport(ABC):
                 self._write(data)
             except _MAPPED_OR_OURS as exc:
                 raise self._failed(exc) from exc
+            except BaseException:
+                # Cut short by something else (a signal's exception, a bug):
+                # a reply may be half read or still coming - resync first.
+                self._suspect = True
+                raise
 
     def read(self, terminator: bytes) -> bytes:
         """Read up to and including ``terminator``; return it with the terminator."""
@@ -272,6 +281,11 @@ class Transport(ABC):
                 return self._read_until(terminator)
             except _MAPPED_OR_OURS as exc:
                 raise self._failed(exc) from exc
+            except BaseException:
+                # Cut short by something else (a signal's exception, a bug):
+                # a reply may be half read or still coming - resync first.
+                self._suspect = True
+                raise
 
     def read_bytes(self, count: int) -> bytes:
         """Read exactly ``count`` bytes."""
@@ -282,6 +296,11 @@ class Transport(ABC):
                 return self._read_exact(count)
             except _MAPPED_OR_OURS as exc:
                 raise self._failed(exc) from exc
+            except BaseException:
+                # Cut short by something else (a signal's exception, a bug):
+                # a reply may be half read or still coming - resync first.
+                self._suspect = True
+                raise
 
     def query(self, data: bytes, terminator: bytes) -> bytes:
         """Write ``data`` and read one reply up to ``terminator``, under the lock."""
@@ -295,6 +314,11 @@ class Transport(ABC):
                 return self._read_until(terminator)
             except _MAPPED_OR_OURS as exc:
                 raise self._failed(exc) from exc
+            except BaseException:
+                # Cut short by something else (a signal's exception, a bug):
+                # a reply may be half read or still coming - resync first.
+                self._suspect = True
+                raise
 
     def _failed(self, exc: BaseException) -> LabctlError:
         """The labctl error for a failed I/O call; the link becomes suspect."""
@@ -424,6 +448,67 @@ def resource_manager(backend: str) -> Any:
         return manager
 
 
+class _EofRaisingSocket:
+    """A socket whose ``recv`` raises :class:`ConnectionAbortedError` at end of stream.
+
+    Why: pyvisa-py's TCPIP SOCKET session (``pyvisa_py/tcpip.py``,
+    ``TCPIPSocketSession.read``) selects the socket readable, calls
+    ``recv`` and treats ``b""`` - the peer closed the connection - like a
+    select timeout: "no data yet". A readable socket at EOF stays readable,
+    so it spins on ``select`` + ``recv`` until the VISA timeout runs out
+    (seen: 75 % CPU for 600 s when the served ellipsometer died), and then
+    reports a *timeout*, which the retry policy treats as a slow instrument
+    instead of a lost link. ``ConnectionAbortedError`` is an :class:`OSError`
+    that pyvisa-py does not catch on reads (nor does pyvisa's ``read_raw``);
+    it reaches :class:`Transport` and :data:`EXCEPTION_MAP` makes it
+    :class:`~labctl.errors.LinkLost`.
+
+    Everything else - ``fileno`` (for ``select``), ``send``, ``setsockopt``,
+    ``getsockopt``, ``close`` - goes to the wrapped socket unchanged.
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, sock: Any) -> None:
+        self._socket = sock
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data: bytes = self._socket.recv(bufsize, flags)
+        # A blocking socket returns b"" only at end of stream (a non-blocking
+        # one with nothing to read raises BlockingIOError instead).
+        if not data and bufsize > 0:
+            raise ConnectionAbortedError(
+                errno.ECONNABORTED, "the peer closed the connection (end of stream)"
+            )
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._socket, name)
+
+
+def _make_eof_visible(resource: Any) -> None:
+    """Wrap a pyvisa-py TCPIP SOCKET session's socket in :class:`_EofRaisingSocket`.
+
+    Only that one session type needs it: other backends (a vendor VISA,
+    pyvisa-sim) and other interfaces are left as they are.
+    """
+    if resource.resource_info.interface_type != pyvisa.constants.InterfaceType.tcpip:
+        return
+    try:
+        from pyvisa_py.tcpip import TCPIPSocketSession  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - pyvisa-py is a dependency
+        return
+    sessions = getattr(resource.visalib, "sessions", None)
+    if not isinstance(sessions, dict):
+        return
+    session = sessions.get(resource.session)
+    if not isinstance(session, TCPIPSocketSession):
+        return
+    interface = getattr(session, "interface", None)
+    if interface is not None and not isinstance(interface, _EofRaisingSocket):
+        session.interface = _EofRaisingSocket(interface)
+
+
 _PARITY_VISA = {
     "N": pyvisa.constants.Parity.none,
     "E": pyvisa.constants.Parity.even,
@@ -457,6 +542,8 @@ class VisaTransport(Transport):
     def _open(self) -> None:
         manager = resource_manager(self.backend)
         resource = manager.open_resource(self.resource_name)
+        # A peer that closes the socket is a lost link now, not a timeout later.
+        _make_eof_visible(resource)
         # Nothing is appended on write; reads stop where the driver says.
         resource.write_termination = ""
         resource.read_termination = None

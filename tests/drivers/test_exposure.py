@@ -50,7 +50,9 @@ CALIBRATE = {
         sc10("ens"),
         sc10("closed?", "0"),
         sc10("ens?", "1"),
+        sc10("mode?", "1"),
         sc10("ens"),
+        sc10("ens?", "0"),
         sc10("closed?", "1"),
     ],
     # 7.09 mW on 0.709 cm^2 -> 10 mW/cm^2 (the readings average to it)

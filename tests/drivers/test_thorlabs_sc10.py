@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from drivers.thorlabs_sc10 import ThorlabsSC10
+from drivers.thorlabs_sc10 import SEQUENCE_MARGIN, SEQUENCE_POLL, ThorlabsSC10
+from labctl.clock import VirtualClock
 from labctl.errors import GarbledReply, HardwareStateError, InstrumentError, SetpointError
 from labctl.testing import expected_protocol
 from labctl.units import Q_
@@ -114,18 +117,159 @@ def test_fire_refuses_with_the_interlock_open() -> None:
             shutter.fire(Q_(250, "ms"))
 
 
-def test_close_shutter_disables_only_if_enabled_and_confirms() -> None:
-    pairs = [
-        (b"ens?\r", b"ens?\r1\r> "),
-        (b"ens\r", b"ens\r> "),
-        (b"closed?\r", b"closed?\r1\r> "),
-        (b"ens?\r", b"ens?\r0\r> "),
-        (b"closed?\r", b"closed?\r0\r> "),
-    ]
-    with expected_protocol(ThorlabsSC10, pairs) as shutter:
-        shutter.close_shutter()
+def sc10(command: str, value: str | None = None) -> tuple[bytes, bytes]:
+    """One exchange: ``command`` echoed, then ``value`` if it is a query, then the prompt."""
+    reply = f"{command}\r" + (f"{value}\r" if value is not None else "") + "> "
+    return f"{command}\r".encode(), reply.encode()
+
+
+TOGGLE = sc10("ens")
+
+
+def polls(*enable_states: str) -> list[tuple[bytes, bytes]]:
+    return [sc10("ens?", state) for state in enable_states]
+
+
+def test_close_shutter_when_disabled_and_closed_sends_nothing_that_could_open() -> None:
+    with expected_protocol(ThorlabsSC10, [sc10("ens?", "0"), sc10("closed?", "1")]) as shutter:
+        shutter.safe_state()
+    assert TOGGLE[0] not in shutter.transport.written
+
+
+def test_disabled_but_open_is_reported_and_not_toggled() -> None:
+    # An "ens" here would enable the shutter: nothing is sent, the state is reported.
+    with expected_protocol(ThorlabsSC10, [sc10("ens?", "0"), sc10("closed?", "0")]) as shutter:
         with pytest.raises(HardwareStateError, match="open after disable"):
             shutter.safe_state()
+
+
+def test_single_shot_in_progress_is_waited_out_never_toggled() -> None:
+    clock = VirtualClock()
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "3"),
+        sc10("open?", "250"),
+        *polls("1", "1", "0"),  # the shot runs out on the third poll
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs, clock=clock) as shutter:
+        shutter.safe_state()
+    assert TOGGLE[0] not in shutter.transport.written
+    assert clock.monotonic() == pytest.approx(3 * SEQUENCE_POLL.m_as("s"))
+
+
+def test_repeat_sequence_is_waited_out_never_toggled() -> None:
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "4"),
+        sc10("open?", "100"),
+        sc10("shut?", "200"),
+        sc10("rep?", "5"),
+        *polls("1", "0"),
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs, clock=VirtualClock()) as shutter:
+        shutter.close_shutter()
+    assert TOGGLE[0] not in shutter.transport.written
+
+
+def test_waiting_is_bounded_by_the_programmed_sequence_then_toggles_once() -> None:
+    # repeat: 2 x (100 + 150) ms + 1 s margin = 1.5 s of polls, then the fallback.
+    clock = VirtualClock()
+    bound = 2 * 0.250 + SEQUENCE_MARGIN.m_as("s")
+    count = math.ceil(bound / SEQUENCE_POLL.m_as("s"))
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "4"),
+        sc10("open?", "100"),
+        sc10("shut?", "150"),
+        sc10("rep?", "2"),
+        *polls(*["1"] * count),
+        TOGGLE,
+        sc10("ens?", "0"),
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs, clock=clock) as shutter:
+        shutter.close_shutter()
+    assert clock.monotonic() == pytest.approx(count * SEQUENCE_POLL.m_as("s"))
+
+
+def test_a_sequence_that_ends_just_as_the_fallback_toggles_is_cut_by_one_more_toggle() -> None:
+    # The single shot outlived its bound, then ended just before our "ens":
+    # that "ens" fired a new shot (read back enabled); one more "ens" cuts it.
+    count = math.ceil((0.05 + SEQUENCE_MARGIN.m_as("s")) / SEQUENCE_POLL.m_as("s"))
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "3"),
+        sc10("open?", "50"),
+        *polls(*["1"] * count),
+        TOGGLE,
+        sc10("ens?", "1"),
+        sc10("closed?", "0"),
+        TOGGLE,
+        sc10("ens?", "0"),
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs, clock=VirtualClock()) as shutter:
+        shutter.close_shutter()
+
+
+@pytest.mark.parametrize("mode", ["1", "2", "5"])  # manual, auto, external gate
+def test_modes_that_never_end_by_themselves_toggle_once_and_read_back(mode: str) -> None:
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", mode),
+        TOGGLE,
+        sc10("ens?", "0"),
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs) as shutter:
+        shutter.safe_state()
+
+
+def test_a_toggle_that_opened_is_undone_once() -> None:
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "1"),
+        TOGGLE,
+        sc10("ens?", "1"),  # disabled by someone else after our read: we enabled it
+        sc10("closed?", "0"),
+        TOGGLE,
+        sc10("ens?", "0"),
+        sc10("closed?", "1"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs) as shutter:
+        shutter.safe_state()
+
+
+def test_a_shutter_still_open_after_the_second_toggle_is_an_error_not_a_loop() -> None:
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "1"),
+        TOGGLE,
+        sc10("ens?", "1"),
+        sc10("closed?", "0"),
+        TOGGLE,
+        sc10("ens?", "1"),
+        sc10("closed?", "0"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs) as shutter:
+        with pytest.raises(HardwareStateError, match="after a second 'ens' enabled=1, closed=0"):
+            shutter.safe_state()
+    assert shutter.transport.written.count(TOGGLE[0]) == 2
+
+
+def test_disabled_by_the_toggle_but_reporting_open_is_an_error() -> None:
+    pairs = [
+        sc10("ens?", "1"),
+        sc10("mode?", "1"),
+        TOGGLE,
+        sc10("ens?", "0"),
+        sc10("closed?", "0"),
+    ]
+    with expected_protocol(ThorlabsSC10, pairs) as shutter:
+        with pytest.raises(HardwareStateError, match="open after disable"):
+            shutter.close_shutter()
 
 
 def test_open_manual() -> None:

@@ -9,7 +9,13 @@ from collections.abc import Callable
 import pytest
 
 from labctl.errors import InstrumentTimeout, LinkLost
-from labctl.transport import LinkSettings, SerialTransport, Transport, VisaTransport
+from labctl.transport import (
+    LinkSettings,
+    SerialTransport,
+    Transport,
+    VisaTransport,
+    _EofRaisingSocket,
+)
 from labctl.units import Q_
 
 
@@ -109,14 +115,102 @@ def test_lost_tcp_link_raises_link_lost_and_reconnect_restores_it(tcp_peer) -> N
         try:
             assert transport.query(b"Q1\n", b"\n") == b"A1\n"
             peer.drop_connection()
-            with pytest.raises((LinkLost, InstrumentTimeout)):
-                for _ in range(3):  # the loss shows on the first read after it
-                    transport.query(b"Q2\n", b"\n")
+            with pytest.raises(LinkLost):  # on the first read after it, not a timeout
+                transport.query(b"Q2\n", b"\n")
             transport.reconnect()
             assert transport.query(b"Q3\n", b"\n") == b"A3\n"
             assert peer.connections == 2
         finally:
             transport.close()
+
+
+#: A timeout far longer than the bound the tests below put on the error: a
+#: transport that waited for it instead of seeing the closed socket would fail.
+PATIENT = LinkSettings(timeout=30.0, resync_quiet=0.05, resync_limit=2.0)
+
+
+def closing_peer(tcp_peer) -> object:
+    """A peer that answers ``Q<n>``; ``HALF`` starts a reply it never ends, ``DIE`` hangs up.
+
+    The hang-up happens inside the peer's own handler, after every earlier
+    reply was written: the order on the wire is fixed, no timing involved.
+    """
+    box: list = []
+    answer = numbered_replies()
+
+    def respond(data: bytes) -> bytes:
+        if data == b"HALF\n":
+            return b"A-half"  # no terminator: the rest never comes
+        if data == b"DIE\n":
+            box[0].drop_connection()
+            return b""
+        return answer(data)
+
+    box.append(tcp_peer(respond))
+    return box[0]
+
+
+def visa_socket(port: int) -> Transport:
+    return VisaTransport(f"TCPIP0::127.0.0.1::{port}::SOCKET", PATIENT, backend="@py")
+
+
+def serial_socket(port: int) -> Transport:
+    return SerialTransport(f"socket://127.0.0.1:{port}", PATIENT)
+
+
+@pytest.mark.parametrize("read", ["query", "read_bytes"])
+@pytest.mark.parametrize("make_transport", [visa_socket, serial_socket], ids=["pyvisa", "pyserial"])
+def test_a_socket_closed_mid_reply_is_link_lost_at_once(tcp_peer, make_transport, read) -> None:
+    # pyvisa-py alone would spin on the closed socket for the whole 30 s and
+    # then call it a timeout; pyserial's socket:// handler raises by itself.
+    peer = closing_peer(tcp_peer)
+    transport = make_transport(peer.port)
+    try:
+        assert transport.query(b"Q1\n", b"\n") == b"A1\n"
+        transport.write(b"HALF\n")
+        start = time.monotonic()
+        with pytest.raises(LinkLost, match=str(peer.port)):
+            if read == "query":
+                transport.query(b"DIE\n", b"\n")
+            else:
+                transport.write(b"DIE\n")
+                transport.read_bytes(64)
+        assert time.monotonic() - start < 5.0
+        transport.reconnect()
+        assert transport.query(b"Q2\n", b"\n") == b"A2\n"
+        assert peer.connections == 2
+    finally:
+        transport.close()
+
+
+def test_a_closed_socket_is_link_lost_while_resynchronizing(tcp_peer) -> None:
+    peer = closing_peer(tcp_peer)
+    transport = visa_socket(peer.port)
+    try:
+        assert transport.query(b"Q1\n", b"\n") == b"A1\n"
+        transport.write(b"DIE\n")
+        start = time.monotonic()
+        with pytest.raises(LinkLost):
+            transport.resynchronize()
+        assert time.monotonic() - start < 5.0
+    finally:
+        transport.close()
+
+
+def test_the_eof_wrapper_passes_the_socket_through(tcp_peer) -> None:
+    peer = tcp_peer(numbered_replies())
+    transport = visa_socket(peer.port)
+    try:
+        transport.open()
+        resource = transport.visa_resource
+        interface = resource.visalib.sessions[resource.session].interface
+        assert isinstance(interface, _EofRaisingSocket)
+        assert interface.fileno() >= 0
+        assert interface.getpeername()[1] == peer.port
+        assert interface.recv(0) == b""  # asking for nothing is not end of stream
+        assert transport.query(b"Q1\n", b"\n") == b"A1\n"
+    finally:
+        transport.close()
 
 
 def test_unplugged_serial_adapter_is_link_lost(pty_peer) -> None:
