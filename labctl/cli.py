@@ -865,6 +865,60 @@ def sim_campaign(
         sys.exit(EXIT_FAILURE)
 
 
+@cli.group("store")
+def store_group() -> None:
+    """The run store file (labctl.sqlite): check it, copy out what a damaged one holds."""
+
+
+@store_group.command("check")
+@click.option(
+    "--copy-out",
+    "copy_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="NEW_DIR",
+    help="Write NEW_DIR/labctl.sqlite: a new store holding every row that can still be read.",
+)
+@_data_option
+def store_check(copy_dir: Path | None, data_dir: Path | None) -> None:
+    """Check every page of the store (SQLite integrity_check) and its schema version.
+
+    One line per problem. Exit 0 when sound, 1 when damaged, 2 for bad input
+    (no store there, a --copy-out directory that already holds one). The
+    store itself is only read, never changed.
+    """
+    from shlex import quote
+
+    from .storecheck import check_store, copy_out
+
+    data = _data_dir(data_dir)
+    verdict = check_store(data)
+    if verdict.sound:
+        click.echo(f"{verdict.path}: sound")
+    shown = 20
+    for problem in verdict.problems[:shown]:
+        click.echo(f"{verdict.path}: damaged: {problem}")
+    if len(verdict.problems) > shown:
+        click.echo(f"{verdict.path}: damaged: and {len(verdict.problems) - shown} more problems")
+    if copy_dir is not None and not verdict.unreadable:
+        target, tables = copy_out(data, copy_dir)
+        click.echo(f"copied to {target}:")
+        for table in tables:
+            click.echo(f"  {table.summary()}")
+    if verdict.sound:
+        return
+    if verdict.unreadable:
+        click.echo("nothing can be read from it; move it aside to start a new store")
+    elif copy_dir is None:
+        click.echo(
+            f"copy out what can be read: labctl store check --data {quote(str(data))}"
+            " --copy-out NEW_DIR"
+        )
+    else:
+        click.echo(f"with labctl stopped, move {verdict.path} aside and put the copy in its place")
+    sys.exit(EXIT_FAILURE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one-line errors, meaningful exit codes."""
     from .errors import InputError

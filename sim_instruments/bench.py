@@ -15,7 +15,11 @@ time or carry a wafer from one tool to the next. This bench can:
   :meth:`VirtualBench.true_exposures`, :meth:`VirtualBench.true_contrast`);
 * with a data directory, wafers and instruments are saved at every change
   and every executed command is appended to a log, so a run killed mid-way
-  and resumed continues on the same wafers - as real hardware would.
+  and resumed continues on the same wafers - as real hardware would. Every
+  one of those files goes through :class:`BenchFiles`: a full disk, a
+  read-only one or an I/O error is a :class:`~labctl.errors.StorageError`
+  naming the file (a run fails with that reason), never an ``OSError`` a
+  transport would take for a lost link.
 
 Reach it in process with :meth:`VirtualBench.station` (drivers unchanged,
 through :class:`BenchTransport`) or over real links with
@@ -24,18 +28,20 @@ through :class:`BenchTransport`) or over real links with
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from labctl.clock import Clock, VirtualClock
-from labctl.errors import InputError, InstrumentTimeout, LinkLost
+from labctl.errors import InputError, InstrumentTimeout, LinkLost, StorageError
 from labctl.transport import LinkSettings, Transport
 from labctl.units import Q_, U
 
@@ -54,7 +60,7 @@ from .devices.base import COMM_FAULTS, PHYSICAL_FAULTS, Fault
 from .physics import BenchParameters, ResistParameters
 from .wafer import Wafer
 
-__all__ = ["FAULT_KINDS", "TOOLS", "BenchTransport", "VirtualBench"]
+__all__ = ["DISK_FULL_ENV", "FAULT_KINDS", "TOOLS", "BenchFiles", "BenchTransport", "VirtualBench"]
 
 #: Device classes by role, in the order they evolve (the stage before the
 #: shutter, so light lands where the stage is).
@@ -74,6 +80,134 @@ STATE_VERSION = 1
 #: The bench's state journal (one JSON line per change) and its compaction size.
 STATE_FILE = "state.jsonl"
 STATE_COMPACT_BYTES = 4_000_000
+#: Test hook, like :data:`labctl.engine.INJECT_ENV`: ``LABCTL_SIM_DISK_FULL=N``
+#: lets a bench with a data directory write its files N times, then fails every
+#: further write as a full disk does (``ENOSPC``). Read when the bench is made;
+#: does nothing when unset. The disk-fault tests use it through the CLI.
+DISK_FULL_ENV = "LABCTL_SIM_DISK_FULL"
+
+
+class BenchFiles:
+    """Every read and write of the bench's data directory, and its one error mapping.
+
+    ``OSError`` - no space (``ENOSPC``), read-only (``EROFS``), an I/O error
+    (``EIO``) - becomes :class:`~labctl.errors.StorageError` naming the file:
+    a :class:`~labctl.errors.LabctlError`, so the engine records a failure
+    with that reason, and not a communication error, so no transport retries
+    it or reconnects for it.
+
+    A failing write is raised once, to the command that met it; after that
+    the bench carries on in memory, as the instruments it stands in for
+    would - a safe-state sequence is never cut short by a disk - and every
+    later write is still tried, counted in :attr:`unsaved` when it fails.
+    Once each file that failed has been written again, the next failure is
+    news and is raised. (A nearly full disk takes a short log line and
+    refuses a long state line: a success elsewhere does not end it.) An
+    append cut short is undone, so a journal never keeps half a line.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        hook = os.environ.get(DISK_FULL_ENV, "").strip()
+        #: Writes left before the injected full disk (None: no injection).
+        self.writes_left: int | None = int(hook) if hook else None
+        #: The failure raised, while some file that failed has not been written since.
+        self.failure: StorageError | None = None
+        #: Writes lost after it (the state is saved whole at the next one that works).
+        self.unsaved = 0
+        self._failing: set[Path] = set()
+        self._appending: dict[Path, int] = {}
+
+    @contextlib.contextmanager
+    def _mapped(self, path: Path) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, path) from exc
+
+    def _written(self, path: Path, write: Callable[[], None]) -> bool:
+        """Do ``write``; False if it failed after a failure already raised."""
+        try:
+            write()
+        except OSError as exc:
+            first = not self._failing
+            self._failing.add(path)
+            if not first:
+                self.unsaved += 1
+                return False
+            self.failure = StorageError.from_os_error(exc, path)
+            raise self.failure from exc
+        self._failing.discard(path)
+        if not self._failing:
+            self.failure = None
+        return True
+
+    def _write_all(self, fd: int, data: bytes, *, append: bool) -> None:
+        if self.writes_left is not None:
+            if self.writes_left <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.writes_left -= 1
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.write(fd, view[written:])
+        except OSError:
+            if append and written:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, os.fstat(fd).st_size - written)
+            raise
+
+    def make_directories(self) -> None:
+        with self._mapped(self.directory):
+            (self.directory / "wafers").mkdir(parents=True, exist_ok=True)
+
+    def read(self, path: Path) -> bytes:
+        with self._mapped(path):
+            return path.read_bytes()
+
+    def append(self, path: Path, data: bytes) -> bool:
+        """``data`` at the end of ``path``, whole or not at all; False if lost (see above)."""
+
+        def write() -> None:
+            fd = self._appending.get(path)
+            if fd is None:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._appending[path] = fd
+            self._write_all(fd, data, append=True)
+
+        return self._written(path, write)
+
+    def replace(self, path: Path, data: bytes) -> bool:
+        """``path`` holds ``data`` (written aside, renamed into place); False if lost."""
+        self._close(path)
+        temporary = path.with_suffix(".tmp")
+
+        def write() -> None:
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    self._write_all(fd, data, append=False)
+                finally:
+                    os.close(fd)
+                os.replace(temporary, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+
+        return self._written(path, write)
+
+    def _close(self, path: Path) -> None:
+        fd = self._appending.pop(path, None)
+        if fd is not None:
+            # Every write on it has returned: a failing close loses nothing more.
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        for path in list(self._appending):
+            self._close(path)
 
 
 class VirtualBench:
@@ -108,25 +242,24 @@ class VirtualBench:
         self._light_delivered = False
         self._dirty_wafers: set[str] = set()
         self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
-        self._log_fd: int | None = None
-        self._light_fd: int | None = None
-        self._state_fd: int | None = None
-        self._state_bytes = 0
+        self.files = BenchFiles(self.data_dir) if self.data_dir is not None else None
+        #: Size of the state journal (None: not started by this bench yet).
+        self._state_bytes: int | None = None
         self._time_offset = 0.0
         restored = False
-        if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.data_dir / "wafers").mkdir(exist_ok=True)
+        if self.files is not None:
+            self.files.make_directories()
             restored = self._restore()
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-            self._log_fd = os.open(self.data_dir / "commands.jsonl", flags, 0o644)
-            self._light_fd = os.open(self.data_dir / "light.jsonl", flags, 0o644)
         if not restored:
             for role, device in self.devices.items():
                 banner = device.banner()
                 if banner:
                     self._queue(role, self.now(), banner)
-            self.save()
+            try:
+                self.save()
+            except StorageError:
+                self.close()
+                raise
 
     # -- time ---------------------------------------------------------------------
 
@@ -370,8 +503,8 @@ class VirtualBench:
             "x": x,
             "y": y,
         }
-        if self._light_fd is not None:
-            os.write(self._light_fd, (json.dumps(entry) + "\n").encode("utf-8"))
+        if self.files is not None:
+            self._append("light.jsonl", entry)
         else:
             self.light_log.append(entry)
 
@@ -426,11 +559,15 @@ class VirtualBench:
             "command": line.decode("latin-1"),
             "reply": None if reply is None else reply.decode("latin-1"),
         }
-        if self._log_fd is not None:
+        if self.files is not None:
             # On disk only: a bench serving a night must not grow in memory.
-            os.write(self._log_fd, (json.dumps(entry) + "\n").encode("utf-8"))
+            self._append("commands.jsonl", entry)
         else:
             self.command_log.append(entry)
+
+    def _append(self, name: str, entry: dict[str, Any]) -> None:
+        assert self.files is not None
+        self.files.append(self.files.directory / name, (json.dumps(entry) + "\n").encode("utf-8"))
 
     def log_fault(self, role: str, time: float, kind: str, line: bytes) -> None:
         self.fault_log.append(
@@ -440,9 +577,10 @@ class VirtualBench:
     def commands(self, role: str | None = None) -> list[dict[str, Any]]:
         """Every command executed (this process, or all of them from the data directory)."""
         entries = self.command_log
-        if self.data_dir is not None and (self.data_dir / "commands.jsonl").exists():
-            with open(self.data_dir / "commands.jsonl", encoding="utf-8") as log:
-                entries = [json.loads(line) for line in log if line.strip()]
+        path = None if self.data_dir is None else self.data_dir / "commands.jsonl"
+        if path is not None and self.files is not None and path.exists():
+            text = self.files.read(path).decode("utf-8")
+            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
         return [e for e in entries if role is None or e["role"] == role]
 
     # -- ground truth --------------------------------------------------------------------
@@ -553,11 +691,6 @@ class VirtualBench:
         assert self.data_dir is not None
         return self.data_dir / "wafers" / f"{quote(wafer_id, safe='')}.json"
 
-    def _write_json(self, path: Path, data: Any) -> None:
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, path)
-
     def save(self) -> None:
         """Write the bench's state to the data directory, if it has one.
 
@@ -571,15 +704,16 @@ class VirtualBench:
         rename) when it gets there. (Surviving a power cut would need an fsync
         per change; a killed process does not.)
         """
-        self._dirty = False
-        self._light_delivered = False
-        if self.data_dir is None:
+        if self.data_dir is None or self.files is None:
+            self._dirty = self._light_delivered = False
             self._dirty_wafers.clear()
             return
         held = {wafer_id for wafer_id in self.holders.values() if wafer_id is not None}
         for wafer_id in sorted(self._dirty_wafers - held):
-            self._write_json(self._wafer_path(wafer_id), self.wafers[wafer_id].to_dict())
-        self._dirty_wafers.clear()
+            data = json.dumps(self.wafers[wafer_id].to_dict()).encode("utf-8")
+            if self.files.replace(self._wafer_path(wafer_id), data):
+                self._dirty_wafers.discard(wafer_id)
+        self._dirty_wafers -= held  # saved in the state line below, as every time
         devices = {
             role: {
                 "state": device.state(),
@@ -605,26 +739,22 @@ class VirtualBench:
             + "\n"
         ).encode("utf-8")
         path = self.data_dir / STATE_FILE
-        if self._state_fd is None or self._state_bytes + len(line) > STATE_COMPACT_BYTES:
+        if self._state_bytes is None or self._state_bytes + len(line) > STATE_COMPACT_BYTES:
             # Start (or compact) the journal: its last state alone, renamed into place.
-            if self._state_fd is not None:
-                os.close(self._state_fd)
-            temporary = path.with_suffix(".tmp")
-            temporary.write_bytes(line)
-            os.replace(temporary, path)
-            self._state_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            self._state_bytes = len(line)
-        else:
-            os.write(self._state_fd, line)
+            if self.files.replace(path, line):
+                self._state_bytes = len(line)
+        elif self.files.append(path, line):
             self._state_bytes += len(line)
+        self._dirty = self._light_delivered = False
 
     def _restore(self) -> bool:
         assert self.data_dir is not None
+        assert self.files is not None
         path = self.data_dir / STATE_FILE
         if not path.exists():
             return False
         state = None
-        for line in reversed(path.read_bytes().splitlines()):
+        for line in reversed(self.files.read(path).splitlines()):
             try:
                 state = json.loads(line)
                 break
@@ -639,7 +769,7 @@ class VirtualBench:
             if wafer_id in held:
                 data = held[wafer_id]
             else:
-                data = json.loads((self._wafer_path(wafer_id)).read_text("utf-8"))
+                data = json.loads(self.files.read(self._wafer_path(wafer_id)).decode("utf-8"))
             self.wafers[wafer_id] = Wafer.from_dict(data)
         for role, saved in state["devices"].items():
             device = self.devices[role]
@@ -655,12 +785,13 @@ class VirtualBench:
         return True
 
     def close(self) -> None:
+        """Save (see :class:`BenchFiles` for a failing disk) and close the files."""
         with self.lock:
-            self.save()
-            for fd in (self._log_fd, self._light_fd, self._state_fd):
-                if fd is not None:
-                    os.close(fd)
-            self._log_fd = self._light_fd = self._state_fd = None
+            try:
+                self.save()
+            finally:
+                if self.files is not None:
+                    self.files.close()
 
     # -- reaching it in process --------------------------------------------------------------
 
