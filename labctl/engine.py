@@ -53,6 +53,7 @@ from .errors import (
     InstrumentError,
     InterlockTrip,
     LabctlError,
+    StorageError,
 )
 from .store import RunStore, now_text
 from .units import Q_, Quantity
@@ -474,7 +475,9 @@ class Run:
             self.store.add_samples(self.run_id, seq, context.samples)
             self.store.step_failed(self.run_id, seq, "interrupted", f"{type(exc).__name__}: {exc}")
             if wafer is not None and not repeatable:
-                self.quarantine(wafer, f"step {seq} ({name}) interrupted: {type(exc).__name__}")
+                self.quarantine(
+                    wafer, f"step {seq} ({name}) interrupted: {type(exc).__name__}: {exc}"
+                )
             raise
         self.store.step_finished(
             self.run_id,
@@ -675,6 +678,10 @@ def safe_state(station: Any, record: Callable[[str, str], None] | None = None) -
             except CommunicationError:
                 # A lost link is the likeliest reason: reopen it once and try again.
                 driver.reconnect()
+                action()
+            except StorageError:
+                # A failing disk under a simulated instrument's files is reported
+                # once; the instrument itself goes on: try again.
                 action()
             message = f"{role}: safe"
         except Exception as exc:  # every role must be tried, whatever one raises
