@@ -8,9 +8,7 @@ quarantined, and the bench in safe state after the restart.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from labctl.store import RunStore
 from protocols.runner import resume
 from sim_instruments.bench import VirtualBench
-from tests.protocols.conftest import BASELINE, FAST
+from tests.cli import fast_contrast_curve, labctl
 
 # Step numbers of the fast contrast curve (6 fields).
 KILL_POINTS = [
@@ -42,26 +40,10 @@ KILL_POINTS = [
 
 
 def run_until_killed(data: Path, seq: int, phase: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "LABCTL_INJECT_KILL": f"seq={seq},phase={phase}"}
-    overrides = [item for pair in (("--set", f) for f in FAST) for item in pair]
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "labctl.cli",
-            "run",
-            "contrast-curve",
-            "--sim",
-            "--formulation",
-            str(BASELINE),
-            "--data",
-            str(data),
-            *overrides,
-        ],
-        capture_output=True,
-        text=True,
+    return labctl(
+        *fast_contrast_curve(data),
+        environment={"LABCTL_INJECT_KILL": f"seq={seq},phase={phase}"},
         timeout=120,
-        env=environment,
     )
 
 

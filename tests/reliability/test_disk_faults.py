@@ -12,8 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from labctl.errors import CommunicationError, StorageError
 from labctl.store import RunStore
 from protocols.runner import RunRequest, start
 from sim_instruments.bench import DISK_FULL_ENV, BenchFiles, VirtualBench
+from tests.cli import fast_contrast_curve, labctl
 from tests.protocols.conftest import BASELINE, FAST
 
 pytestmark = pytest.mark.skipif(
@@ -153,26 +152,7 @@ def test_a_full_disk_fails_the_run_with_its_reason_and_the_bench_safe(
 
 
 def test_a_full_disk_through_the_command_line(tmp_path: Path) -> None:
-    overrides = [item for pair in (("--set", f) for f in FAST) for item in pair]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "labctl.cli",
-            "run",
-            "contrast-curve",
-            "--sim",
-            "--formulation",
-            str(BASELINE),
-            "--data",
-            str(tmp_path),
-            *overrides,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, DISK_FULL_ENV: "300"},
-    )
+    result = labctl(*fast_contrast_curve(tmp_path), environment={DISK_FULL_ENV: "300"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "No space left on device" in result.stdout

@@ -20,7 +20,6 @@ own records, not the engine's word:
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import pytest
 
 from labctl.store import RunStore
 from protocols.runner import resume
-from tests.protocols.conftest import BASELINE, FAST
+from tests.cli import fast_contrast_curve, labctl
 
 #: Steps of the fast contrast curve (6 fields).
 STEPS = 29
@@ -128,38 +127,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBench]:
 
 
 def _labctl(arguments: list[str], injection: str | None) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ)
-    environment.pop("LABCTL_INJECT_KILL", None)
-    if injection:
-        environment["LABCTL_INJECT_KILL"] = injection
-    return subprocess.run(
-        [sys.executable, "-m", "labctl.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=environment,
-    )
+    return labctl(*arguments, environment={"LABCTL_INJECT_KILL": injection or ""})
 
 
 def _run(
     served: ServedBench, data: Path, injection: str | None
 ) -> subprocess.CompletedProcess[str]:
-    overrides = [item for value in FAST for item in ("--set", value)]
-    return _labctl(
-        [
-            "run",
-            "contrast-curve",
-            "--station",
-            str(served.station),
-            "--unattended",
-            "--formulation",
-            str(BASELINE),
-            "--data",
-            str(data),
-            *overrides,
-        ],
-        injection,
-    )
+    return _labctl(fast_contrast_curve(data, station=served.station), injection)
 
 
 def _only_run(data: Path) -> str:

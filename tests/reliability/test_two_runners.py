@@ -19,6 +19,7 @@ from labctl.store import RunStore
 from protocols.queue import add
 from protocols.runner import RunRequest
 from sim_instruments.bench import VirtualBench
+from tests.cli import fast_contrast_curve, labctl
 from tests.protocols.conftest import BASELINE, FAST
 from tests.reliability.test_served_interruptions import ServedBench
 
@@ -87,23 +88,7 @@ def test_a_run_on_a_busy_bench_is_refused_naming_the_holder(tmp_path: Path) -> N
     holder.acquire()
     try:
         started = time.monotonic()
-        refused = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "labctl.cli",
-                "run",
-                "contrast-curve",
-                "--sim",
-                "--formulation",
-                str(BASELINE),
-                "--data",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = labctl(*fast_contrast_curve(tmp_path), timeout=60)
         assert time.monotonic() - started < 30
     finally:
         holder.release()
