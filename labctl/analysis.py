@@ -4,17 +4,8 @@ Every result carries units and its uncertainty, and is computed from the
 *delivered* dose (what the exposure tool measured it gave), never the dose
 asked for.
 
-Contrast of a negative resist (``shared/domain/process-physics.md`` section 4):
-
-* normalized remaining thickness ``NRT = t_after / t_before`` per field;
-* a smooth model ``NRT = A / (1 + (D50 / D)^k)`` fitted by least squares,
-  with covariance-based 95 % intervals (Student t);
-* ``Dg`` and ``D100`` where the tangent of the model at ``D50`` (in log dose)
-  reaches 0 and ``A`` - the classic graphical construction; ``D50`` where the
-  model is ``A/2``;
-* classic contrast ``1 / log10(D100 / Dg)`` and IUPAC (2020)
-  ``1 / (2 log10(D50 / Dg))``. On the logistic model the tangent gives
-  ``log10(D100 / Dg) = 4 / (k ln 10)``, so classic gamma = ``0.576 k``.
+Contrast curves: :mod:`labctl.contrast` (the classic construction, estimated
+without a curve family; re-exported here).
 
 numpy and scipy are imported when an analysis runs, not with labctl.
 """
@@ -23,15 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .contrast import ContrastResult, Estimate, analyze_contrast
 from .errors import InputError
 from .units import Q_, U
 
 __all__ = [
     "BakeTrace",
     "ContrastResult",
+    "Estimate",
     "SpinCurveResult",
     "ThicknessMap",
     "analyze_bake",
@@ -41,185 +34,6 @@ __all__ = [
     "spin_curve_from_store",
     "thickness_map",
 ]
-
-LN10 = math.log(10.0)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A value with its 95 % confidence interval, as quantities."""
-
-    value: Any
-    low: Any
-    high: Any
-
-    def covers(self, truth: Any) -> bool:
-        return bool(self.low <= truth <= self.high)
-
-    def __str__(self) -> str:
-        v, low, high = self.value, self.low.magnitude, self.high.magnitude
-        return f"{v.magnitude:.4g} {v.units:~P} (95 % CI {low:.4g}-{high:.4g})"
-
-
-@dataclass(frozen=True)
-class ContrastResult:
-    """A contrast curve: data, fitted model, the doses and contrasts read off it."""
-
-    doses: list[float]  # delivered, mJ/cm^2
-    nrt: list[float]
-    amplitude: float
-    d50: Estimate
-    slope_k: Estimate
-    gel_dose: Estimate
-    d100: Estimate
-    gamma_classic: Estimate
-    gamma_iupac: Estimate
-    residual_sd: float
-    warnings: list[str] = field(default_factory=list)
-
-    def model(self, dose: float) -> float:
-        return float(
-            _logistic(dose, self.amplitude, self.d50.value.magnitude, self.slope_k.value.magnitude)
-        )
-
-    def headline(self) -> str:
-        return (
-            f"Dg {self.gel_dose.value.magnitude:.3g} mJ/cm², "
-            f"D50 {self.d50.value.magnitude:.3g} mJ/cm², "
-            f"D100 {self.d100.value.magnitude:.3g} mJ/cm², "
-            f"gamma {self.gamma_classic.value.magnitude:.2f} (classic) / "
-            f"{self.gamma_iupac.value.magnitude:.2f} (IUPAC)"
-        )
-
-
-def _logistic(dose: Any, amplitude: float, d50: float, k: float) -> Any:
-    import numpy as np
-
-    return amplitude / (1.0 + (d50 / np.asarray(dose, dtype=float)) ** k)
-
-
-def _metrics(d50: float, k: float) -> tuple[float, float, float, float]:
-    """(Dg, D100, gamma classic, gamma IUPAC) of the logistic model by the tangent construction."""
-    half_width = 2.0 / (k * LN10)  # decades from D50 to each tangent intercept
-    gel = d50 * 10 ** (-half_width)
-    full = d50 * 10**half_width
-    return gel, full, 1.0 / (2 * half_width), 1.0 / (2 * math.log10(d50 / gel))
-
-
-def analyze_contrast(doses: Sequence[float] | Any, nrt: Sequence[float] | Any) -> ContrastResult:
-    """Fit a contrast curve from delivered doses (mJ/cm^2) and normalized thicknesses."""
-    import numpy as np
-    from scipy import optimize, stats
-
-    d = np.asarray(doses, dtype=float)
-    y = np.asarray(nrt, dtype=float)
-    if d.size < 4:
-        raise InputError(f"{d.size} fields: a contrast fit needs at least 4", field="fields")
-    warnings = []
-    top = float(np.max(y))
-    if top < 0.1:
-        warnings.append(
-            f"every field developed away (NRT <= {top:.2f}): the transition is above "
-            f"{d.max():.3g} mJ/cm²; raise dose_max"
-        )
-    if float(np.min(y)) > 0.9 * max(top, 1e-9) and top > 0.5:
-        warnings.append(
-            f"every field kept its film: the transition is below {d.min():.3g} mJ/cm²; "
-            "lower dose_min"
-        )
-    if warnings:
-        raise InputError("; ".join(warnings), field="contrast curve")
-    inside = np.sum((y > 0.05 * top) & (y < 0.95 * top))
-    if inside < 2:
-        warnings.append(
-            f"only {int(inside)} field(s) inside the transition: step the doses more finely "
-            "around it (D50 is poorly defined)"
-        )
-    middle = float(np.exp(np.interp(0.5 * top, np.sort(y), np.log(d[np.argsort(y)]))))
-    try:
-        parameters, covariance = optimize.curve_fit(
-            _logistic,
-            d,
-            y,
-            p0=(top, middle, 6.0),
-            bounds=([0.2, d.min() / 100, 0.3], [1.5, d.max() * 100, 200.0]),
-            maxfev=20000,
-        )
-    except (RuntimeError, ValueError) as exc:
-        raise InputError(
-            f"the contrast model does not fit: {exc}", field="contrast curve"
-        ) from None
-    amplitude, d50, k = (float(v) for v in parameters)
-    residuals = y - _logistic(d, amplitude, d50, k)
-    dof = max(1, d.size - 3)
-    residual_sd = float(np.sqrt(np.sum(residuals**2) / dof))
-    if not np.all(np.isfinite(covariance)):
-        covariance = np.diag([np.inf] * 3)
-    t = float(stats.t.ppf(0.975, dof))
-    sd_d50, sd_k = float(np.sqrt(covariance[1, 1])), float(np.sqrt(covariance[2, 2]))
-    gel, full, gamma, gamma_iupac = _metrics(d50, k)
-
-    # Intervals of the derived doses by the delta method (log space).
-    def derived_interval(sign: float) -> tuple[float, float]:
-        # log10 Dx = log10 D50 + sign * 2 / (k ln10)
-        g = np.array([0.0, 1.0 / (d50 * LN10), -sign * 2.0 / (k * k * LN10)])
-        variance = float(g @ covariance @ g)
-        centre = math.log10(d50) + sign * 2.0 / (k * LN10)
-        spread = t * math.sqrt(max(variance, 0.0))
-        return 10 ** (centre - spread), 10 ** (centre + spread)
-
-    dose_unit = U.mJ_per_cm2
-    gel_low, gel_high = derived_interval(-1.0)
-    full_low, full_high = derived_interval(1.0)
-    gamma_sd = sd_k * LN10 / 4.0
-    return ContrastResult(
-        doses=[float(v) for v in d],
-        nrt=[float(v) for v in y],
-        amplitude=amplitude,
-        d50=Estimate(
-            Q_(d50, dose_unit),
-            Q_(max(d50 - t * sd_d50, 0.0), dose_unit),
-            Q_(d50 + t * sd_d50, dose_unit),
-        ),
-        slope_k=Estimate(
-            Q_(k, U.dimensionless),
-            Q_(k - t * sd_k, U.dimensionless),
-            Q_(k + t * sd_k, U.dimensionless),
-        ),
-        gel_dose=Estimate(Q_(gel, dose_unit), Q_(gel_low, dose_unit), Q_(gel_high, dose_unit)),
-        d100=Estimate(Q_(full, dose_unit), Q_(full_low, dose_unit), Q_(full_high, dose_unit)),
-        gamma_classic=Estimate(
-            Q_(gamma, U.dimensionless),
-            Q_(gamma - t * gamma_sd, U.dimensionless),
-            Q_(gamma + t * gamma_sd, U.dimensionless),
-        ),
-        gamma_iupac=Estimate(
-            Q_(gamma_iupac, U.dimensionless),
-            Q_(gamma_iupac - t * gamma_sd, U.dimensionless),
-            Q_(gamma_iupac + t * gamma_sd, U.dimensionless),
-        ),
-        residual_sd=residual_sd,
-        warnings=warnings,
-    )
-
-
-def contrast_metrics_of_curve(
-    curve: Any, low: float = 0.5, high: float = 2000.0
-) -> dict[str, float]:
-    """The same construction applied to a known curve ``NRT(dose)`` (ground truth)."""
-    import numpy as np
-
-    doses = np.geomspace(low, high, 400)
-    values = np.array([curve(float(x)) for x in doses])
-    result = analyze_contrast(doses, values)
-    return {
-        "gel_dose": result.gel_dose.value.magnitude,
-        "d50": result.d50.value.magnitude,
-        "d100": result.d100.value.magnitude,
-        "gamma": result.gamma_classic.value.magnitude,
-        "gamma_iupac": result.gamma_iupac.value.magnitude,
-    }
-
 
 @dataclass(frozen=True)
 class SpinCurveResult:

@@ -551,11 +551,11 @@ def compare(
     from .compare import compare_runs
 
     rows, path = compare_runs(_data_dir(data_dir), list(run_ids), variable, out_file)
-    click.echo(f"{'run':44s} {variable:>14s} {'Dg mJ/cm2':>10s} {'gamma':>6s} {'t0 nm':>7s}")
+    click.echo(f"{'run':44s} {variable:>14s} {'Dg mJ/cm2':>26s} {'gamma':>18s} {'t0 nm':>7s}")
     for row in rows:
         click.echo(
-            f"{row['run_id']:44s} {row['x']:14.4g} {row['gel_dose']:10.3g} "
-            f"{row['gamma']:6.2f} {row['thickness']:7.1f}"
+            f"{row['run_id']:44s} {row['x']:14.4g} {row['dg_text']:>26s} "
+            f"{row['gamma_text']:>18s} {row['thickness']:7.1f}"
         )
     click.echo(f"plot: {path.resolve()}")
 

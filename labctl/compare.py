@@ -64,8 +64,10 @@ def compare_runs(
                     "formulation": formulation.name,
                     "formulation_hash": record["formulation_hash"],
                     "x": formulation_variable(formulation, variable),
-                    "gel_dose": result.gel_dose.value.magnitude,
-                    "gamma": result.gamma_classic.value.magnitude,
+                    "gel_dose": _number(result.dg),
+                    "gamma": _number(result.gamma),
+                    "dg_text": str(result.dg),
+                    "gamma_text": str(result.gamma),
                     "thickness": sum(before) / len(before) if before else float("nan"),
                 }
             )
@@ -85,3 +87,8 @@ def compare_runs(
     figure.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return rows, out
+
+
+def _number(estimate: Any) -> float:
+    """The plotted value of a figure: NaN when it is a bound or undetermined."""
+    return float(estimate.value.magnitude) if estimate.determined else float("nan")

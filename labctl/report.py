@@ -172,24 +172,31 @@ def _plain(value: Any) -> Any:
 
 
 def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> str:
-    import numpy as np
-
     try:
         result = contrast_from_store(store, run_id)
     except LabctlError as exc:
+        headlines.append(f"warning: contrast curve: {exc}")
         return f'<h2 id="contrast">Contrast curve</h2><p class="bad">{_e(exc)}</p>'
     headlines.append(result.headline())
+    headlines.extend(f"warning: {w}" for w in result.warnings)
     figure, axes = plt.subplots(figsize=(7, 4))
     axes.semilogx(result.doses, result.nrt, "o", label="measured (delivered dose)")
-    grid = np.geomspace(min(result.doses) / 1.5, max(result.doses) * 1.5, 300)
-    axes.semilogx(grid, [result.model(x) for x in grid], "-", label="fit A/(1+(D50/D)^k)")
-    for (name, estimate), height in zip(
-        (("Dg", result.gel_dose), ("D50", result.d50), ("D100", result.d100)),
-        (1.02, 1.07, 1.02),
-        strict=True,
+    if result.smooth:
+        axes.semilogx(*zip(*result.smooth, strict=True), "-", lw=1, label="estimated curve")
+    if result.tangent_point and result.dg.determined and result.plateau.value is not None:
+        dg = result.dg.value.magnitude
+        d100 = result.d100.value.magnitude
+        plateau = result.plateau.value.magnitude
+        axes.semilogx([dg, d100], [0.0, plateau], "--", color="C3", label="tangent (steepest)")
+        axes.axhline(plateau, ls=":", color="gray")
+    for name, estimate, height in (
+        ("Dg", result.dg, 1.02),
+        ("onset", result.onset, 1.08),
+        ("D100", result.d100, 1.02),
     ):
-        axes.axvline(estimate.value.magnitude, ls=":", color="gray")
-        axes.text(estimate.value.magnitude, height, name, ha="center", fontsize=8)
+        if estimate.value is not None:
+            axes.axvline(estimate.value.magnitude, ls=":", color="gray")
+            axes.text(estimate.value.magnitude, height, name, ha="center", fontsize=8)
     axes.set_xlabel("delivered dose (mJ/cm²)")
     axes.set_ylabel("normalized remaining thickness")
     axes.set_ylim(-0.05, 1.13)
@@ -197,22 +204,26 @@ def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -
     rows = [
         [n, _e(e)]
         for n, e in (
-            ("Dg", result.gel_dose),
+            ("Dg (tangent to zero: the gel dose of the headline)", result.dg),
+            ("onset (first dose with film, 5 % of the plateau)", result.onset),
             ("D50", result.d50),
-            ("D100", result.d100),
-            ("gamma (classic)", result.gamma_classic),
-            ("gamma (IUPAC 2020)", result.gamma_iupac),
-            ("k", result.slope_k),
+            ("D100 (tangent to the plateau)", result.d100),
+            ("gamma (classic, 1/log10(D100/Dg))", result.gamma),
+            ("gamma (IUPAC 2020, 1/(2 log10(D50/Dg)))", result.gamma_iupac),
+            ("plateau (NRT)", result.plateau),
         )
     ]
-    rows.append(["plateau A", f"{result.amplitude:.3f}"])
-    rows.append(["residual SD", f"{result.residual_sd:.4f}"])
+    rows.append(["fields / in the transition", f"{len(result.doses)} / {result.fields_in_transition}"])
+    rows.append(["field scatter (NRT, 1 sigma)", f"{result.noise_sd:.4f}"])
+    rows.append(["local fit of the steepest part", _e(result.local_fit)])
     warnings = "".join(f'<p class="bad">{_e(w)}</p>' for w in result.warnings)
     return (
         '<h2 id="contrast">Contrast curve</h2>'
         + _figure_html(figure, "contrast curve")
         + warnings
         + _table(rows, ["quantity", "value"])
+        + "<p>Construction and method: docs/analysis.md (intervals: 95 %, bootstrap plus "
+        "shape allowance).</p>"
     )
 
 
