@@ -354,7 +354,7 @@ def _local_tangent(x: Any, y: Any, monotone: Any, plateau: float) -> _Tangent | 
         candidates.append((_aicc(plain_rss, m, degree + 2), tangent))
         if degree == 2:
             break  # the straight hinge is only the fallback for a small window
-    if m >= 5:
+    if m >= 5 and np.unique(xx).size >= 5:
         c3 = np.polyfit(xx, yy, 3)
         rss = float(np.sum((np.polyval(c3, xx) - yy) ** 2))
         grid = np.linspace(xx[0], xx[-1], 240)
@@ -623,7 +623,7 @@ def analyze_contrast(
         )
     beyond = x >= point.d100
     rising = False
-    if int(np.sum(beyond)) >= LEVELLED_FIELDS:
+    if np.unique(x[beyond]).size >= LEVELLED_FIELDS:
         top_slope = float(np.polyfit(x[beyond], y[beyond], 1)[0])
         rising = top_slope > LEVELLED_SLOPE * point.tangent.slope
     else:

@@ -8,61 +8,11 @@ import random
 import pytest
 
 from labctl.analysis import (
-    _metrics,
     analyze_bake,
-    analyze_contrast,
     analyze_spin_curve,
     thickness_map,
 )
-from labctl.errors import InputError
 from labctl.units import Q_
-
-
-def synthetic_contrast(
-    rng: random.Random, d50: float, k: float, noise: float = 0.01, amplitude: float = 0.95
-) -> tuple[list[float], list[float]]:
-    doses = [d50 * 10 ** (-0.5 + i / 15) for i in range(16)]  # 0.3x to 3x, log-spaced
-    nrt = [max(0.0, amplitude / (1 + (d50 / d) ** k) + rng.gauss(0, noise)) for d in doses]
-    return doses, nrt
-
-
-@pytest.mark.parametrize(("d50", "k"), [(30.0, 6.0), (12.0, 4.0), (80.0, 9.0)])
-def test_contrast_fit_recovers_dg_within_3_percent_and_gamma_within_10(
-    d50: float, k: float
-) -> None:
-    doses, nrt = synthetic_contrast(random.Random(1), d50, k)
-    result = analyze_contrast(doses, nrt)
-    gel, full, gamma, _ = _metrics(d50, k)
-    assert result.gel_dose.value.m_as("mJ/cm**2") == pytest.approx(gel, rel=0.03)
-    assert result.d100.value.m_as("mJ/cm**2") == pytest.approx(full, rel=0.03)
-    assert result.gamma_classic.value.magnitude == pytest.approx(gamma, rel=0.10)
-    assert result.gamma_classic.value.magnitude == pytest.approx(0.576 * k, rel=0.10)
-    assert result.gel_dose.value.units == Q_(1, "mJ/cm**2").units
-
-
-def test_contrast_intervals_cover_the_truth_at_about_their_stated_rate() -> None:
-    rng = random.Random(7)
-    d50, k = 30.0, 6.0
-    gel, _, gamma, _ = _metrics(d50, k)
-    trials = 300
-    covered = {"d50": 0, "gel": 0, "gamma": 0}
-    for _ in range(trials):
-        result = analyze_contrast(*synthetic_contrast(rng, d50, k, noise=0.02))
-        covered["d50"] += result.d50.covers(Q_(d50, "mJ/cm**2"))
-        covered["gel"] += result.gel_dose.covers(Q_(gel, "mJ/cm**2"))
-        covered["gamma"] += result.gamma_classic.covers(Q_(gamma, ""))
-    for name, count in covered.items():
-        assert 0.88 <= count / trials <= 0.99, (name, count / trials)
-
-
-def test_a_dose_range_that_misses_the_transition_says_which_way_to_move() -> None:
-    doses = [1, 2, 3, 4, 5, 6]
-    with pytest.raises(InputError, match="raise dose_max"):
-        analyze_contrast(doses, [0.0] * 6)
-    with pytest.raises(InputError, match="lower dose_min"):
-        analyze_contrast(doses, [0.95, 0.96, 0.95, 0.94, 0.95, 0.96])
-    with pytest.raises(InputError, match="at least 4"):
-        analyze_contrast([1, 2], [0.0, 1.0])
 
 
 def test_spin_fit_recovers_the_exponent_within_0_02_and_covers_it() -> None:
