@@ -146,6 +146,8 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
         sections.append(_contrast_section(store, run_id, plt, headlines))
     if record["protocol"] == "spin-curve":
         sections.append(_spin_section(store, run_id, plt, headlines))
+    if record["protocol"] == "claim14":
+        sections.append(_claim14_section(store, run_id, headlines))
     sections.append(_map_section(store, run_id, plt))
     sections.append(_traces_section(store, run_id, plt))
     sections.append(_journal_section(store, run_id))
@@ -213,7 +215,9 @@ def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -
             ("plateau (NRT)", result.plateau),
         )
     ]
-    rows.append(["fields / in the transition", f"{len(result.doses)} / {result.fields_in_transition}"])
+    rows.append(
+        ["fields / in the transition", f"{len(result.doses)} / {result.fields_in_transition}"]
+    )
     rows.append(["field scatter (NRT, 1 sigma)", f"{result.noise_sd:.4f}"])
     rows.append(["local fit of the steepest part", _e(result.local_fit)])
     warnings = "".join(f'<p class="bad">{_e(w)}</p>' for w in result.warnings)
@@ -254,6 +258,60 @@ def _spin_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> st
         + _figure_html(figure, "spin curve")
         + _table(rows, ["wafer", "thickness map"])
     )
+
+
+def _claim14_section(store: Any, run_id: str, headlines: list[str]) -> str:
+    """Claim 14's result: film kept where exposed, cleared where not."""
+    rows = store.measurement_rows(run_id)
+    before = {(r["wafer_id"], r["site"]): r["thickness_nm"] for r in rows if r["label"] == "before"}
+    exposed: list[float] = []
+    unexposed: list[float] = []
+    doses: list[float] = []
+    for r in rows:
+        start = before.get((r["wafer_id"], r["site"]))
+        if r["label"] != "after" or not start:
+            continue
+        ratio = r["thickness_nm"] / start
+        if r["dose_delivered_mJ_cm2"] is None:
+            unexposed.append(ratio)
+        else:
+            exposed.append(ratio)
+            doses.append(r["dose_delivered_mJ_cm2"])
+    if not exposed or not unexposed:
+        line = "claim 14: no film measured before and after both exposed and unexposed film"
+        headlines.append(f"warning: {line}")
+        return f'<h2 id="claim14">Claim 14</h2><p class="bad">{_e(line)}</p>'
+    kept = sum(exposed) / len(exposed)
+    left = sum(unexposed) / len(unexposed)
+    dose = sum(doses) / len(doses)
+    headlines.append(
+        f"claim 14: exposed fields kept {100 * kept:.1f} % of their film "
+        f"(min {100 * min(exposed):.1f} %, {len(exposed)} fields, mean delivered dose "
+        f"{dose:.3g} mJ/cm²); unexposed film kept {100 * left:.1f} %"
+    )
+    verdict = kept >= 0.5 and left <= 0.05
+    if kept < 0.5:
+        headlines.append(
+            f"warning: the exposed fields kept only {100 * kept:.0f} % of their film: "
+            "the dose is below the gel dose of this process; raise dose"
+        )
+    if left > 0.05:
+        headlines.append(
+            f"warning: unexposed film kept {100 * left:.0f} %: not developed clear; "
+            "check develop time and developer"
+        )
+    table = _table(
+        [
+            ["exposed fields: thickness after / before (mean)", f"{kept:.3f}"],
+            ["exposed fields: lowest", f"{min(exposed):.3f}"],
+            ["unexposed film: thickness after / before", f"{left:.3f}"],
+            ["mean delivered dose", f"{dose:.4g} mJ/cm²"],
+        ],
+        ["quantity", "value"],
+    )
+    status = "met" if verdict else "bad"
+    summary = "negative-tone pattern formed" if verdict else "no clean negative-tone pattern"
+    return f'<h2 id="claim14">Claim 14</h2><p class="{status}">{_e(summary)}</p>' + table
 
 
 def _map_section(store: Any, run_id: str, plt: Any) -> str:

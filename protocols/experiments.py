@@ -97,26 +97,143 @@ def _field_sites(records: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def contrast_curve(run: Run) -> None:
-    """One wafer: a log-spaced dose matrix, thickness before and after development."""
+#: Tool limits of a dose matrix (mJ/cm^2): the declared range of dose_min/dose_max.
+DOSE_FLOOR = 0.1
+DOSE_CEILING = 5000.0
+#: The fine wafer: this share of its fields across the transition found on the
+#: coarse wafer (widened by TRANSITION_MARGIN each side), the rest split
+#: between the floor below and the plateau above.
+TRANSITION_SHARE = 0.75
+TRANSITION_MARGIN = 1.1
+
+
+def _log_doses(low: float, high: float, count: int) -> list[float]:
+    if count == 1:
+        return [math.sqrt(low * high)]
+    return [low * (high / low) ** (i / (count - 1)) for i in range(count)]
+
+
+def _contrast_wafer(run: Run, wafer: str, doses: list[float]) -> list[tuple[float, float]]:
+    """One wafer of a contrast experiment; its (delivered dose, NRT) per field."""
     p = run.parameters
-    wafer = p["wafer"]
-    count = p["fields"]
-    low, high = p["dose_min"].m_as(U.mJ_per_cm2), p["dose_max"].m_as(U.mJ_per_cm2)
-    doses = [Q_(low * (high / low) ** (i / (count - 1)), U.mJ_per_cm2) for i in range(count)]
-    positions = _grid(count, p["field_pitch"].m_as(U.mm))
+    positions = _grid(len(doses), p["field_pitch"].m_as(U.mm))
     with run.wafer_scope(wafer):
         _coat_and_soft_bake(run, wafer)
         before_sites = [
             {"site": f"F{i + 1:02d}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
             for i, (x, y) in enumerate(positions)
         ]
-        _measure(run, wafer, before_sites, "before")
-        records = _dose_matrix(run, wafer, doses, positions)
+        before = _measure(run, wafer, before_sites, "before")
+        quantities = [Q_(d, U.mJ_per_cm2) for d in doses]
+        records = _dose_matrix(run, wafer, quantities, positions)
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
-        after_sites = _field_sites(records)
-        _measure(run, wafer, after_sites, "after")
+        after = _measure(run, wafer, _field_sites(records), "after")
+    if before is None or after is None:  # the wafer was quarantined on the way
+        return []
+    start = {s["site"]: s["thickness"].m_as(U.nm) for s in before["sites"]}
+    delivered = {r["field"]: r["dose_delivered"] for r in records}
+    pairs = []
+    for site in after["sites"]:
+        dose = delivered.get(site["site"])
+        if dose is not None and start.get(site["site"]):
+            pairs.append(
+                (dose.m_as(U.mJ_per_cm2), site["thickness"].m_as(U.nm) / start[site["site"]])
+            )
+    return pairs
+
+
+def plan_next_wafer(
+    pairs: list[tuple[float, float]], low: float, high: float, fields: int, fine_fields: int
+) -> tuple[str, float, float, list[float]] | None:
+    """The next wafer of an adaptive contrast experiment, from the fields so far.
+
+    Returns ``(why, low, high, doses)`` - ``why`` is ``"fine"`` (spread across
+    the transition), ``"higher"`` or ``"lower"`` (the transition lies outside the
+    doses so far: move the range by its own width, within the tool's limits) -
+    or None when the range cannot move further.
+    """
+    from labctl.contrast import LOWER_BOUND, UPPER_BOUND, analyze_contrast
+
+    result = analyze_contrast([d for d, _ in pairs], [n for _, n in pairs], replicates=0)
+    ratio = high / low
+    if result.dg.kind == LOWER_BOUND and result.onset.kind == LOWER_BOUND:
+        if high >= DOSE_CEILING:
+            return None
+        new_low = high
+        new_high = min(DOSE_CEILING, high * ratio)
+        return "higher", new_low, new_high, _log_doses(new_low, new_high, fields)
+    if result.dg.kind == UPPER_BOUND:
+        if low <= DOSE_FLOOR:
+            return None
+        new_high = low
+        new_low = max(DOSE_FLOOR, low / ratio)
+        return "lower", new_low, new_high, _log_doses(new_low, new_high, fields)
+    # The transition: from Dg (or the bracket's low end) to D100 (or its high end).
+    start = result.dg.low if result.dg.low is not None else result.dg.value
+    end = result.d100.high if result.d100.high is not None else result.d100.value
+    start_dose = min(start.m_as(U.mJ_per_cm2), result.onset.value.m_as(U.mJ_per_cm2))
+    end_dose = max(end.m_as(U.mJ_per_cm2), start_dose * 1.2)
+    if result.d100.kind == LOWER_BOUND:  # still rising at the top: reach further up
+        end_dose = max(end_dose, high * 1.5)
+    inner_low = max(DOSE_FLOOR, start_dose / TRANSITION_MARGIN)
+    inner_high = min(DOSE_CEILING, end_dose * TRANSITION_MARGIN)
+    inner = max(6, round(fine_fields * TRANSITION_SHARE))
+    outer = max(0, fine_fields - inner)
+    below, above = outer // 2, outer - outer // 2
+    doses = _log_doses(inner_low, inner_high, inner)
+    step = (inner_high / inner_low) ** (1.0 / max(inner - 1, 1))
+    doses = (
+        [max(DOSE_FLOOR, inner_low / step ** (2 * (below - i))) for i in range(below)]
+        + doses
+        + [min(DOSE_CEILING, inner_high * step ** (3 * (i + 1))) for i in range(above)]
+    )
+    return "fine", min(doses), max(doses), doses
+
+
+def contrast_curve(run: Run) -> None:
+    """A dose matrix on a coarse wafer, then a fine one across the transition it found.
+
+    Wafer 1 takes ``fields`` log-spaced doses from ``dose_min`` to
+    ``dose_max``. If every field cleared (or none did), the next wafer moves
+    the range by its own width, within the tool's limits, up to ``max_wafers``.
+    Once the transition is seen, a last wafer spreads ``fine_fields`` doses
+    across it (``fine_fields = 0``: no fine wafer). The analysis uses every wafer.
+    """
+    p = run.parameters
+    base = p["wafer"]
+    low, high = p["dose_min"].m_as(U.mJ_per_cm2), p["dose_max"].m_as(U.mJ_per_cm2)
+    doses = _log_doses(low, high, p["fields"])
+    pairs: list[tuple[float, float]] = []
+    for index in range(p["max_wafers"]):
+        wafer = base if index == 0 else f"{base}-{index + 1}"
+        pairs += _contrast_wafer(run, wafer, doses)
+        if index + 1 >= p["max_wafers"] or not pairs:
+            break
+        plan = plan_next_wafer(pairs, low, high, p["fields"], max(p["fine_fields"], 1))
+        if plan is None:
+            run.event(
+                "plan",
+                f"the transition lies outside the tool's dose range ({DOSE_FLOOR:g}-"
+                f"{DOSE_CEILING:g} mJ/cm²); no further wafer",
+            )
+            break
+        why, low, high, doses = plan
+        if why == "fine":
+            if p["fine_fields"] == 0:
+                break
+            run.event(
+                "plan",
+                f"wafer {index + 2}: {len(doses)} fields across the transition, "
+                f"{min(doses):.3g}-{max(doses):.3g} mJ/cm²",
+            )
+            _contrast_wafer(run, f"{base}-{index + 2}", doses)
+            break
+        run.event(
+            "plan",
+            f"wafer {index + 2}: the transition is {why} than {min(d for d, _ in pairs):.3g}-"
+            f"{max(d for d, _ in pairs):.3g} mJ/cm²; moving the range to {low:.3g}-{high:.3g}",
+        )
 
 
 def spin_curve(run: Run) -> None:
@@ -138,18 +255,27 @@ def spin_curve(run: Run) -> None:
 
 
 def claim14(run: Run) -> None:
-    """Claim 14: form the film, irradiate it, develop it - then measure what remains."""
+    """Claim 14: form the film, irradiate it, develop it - then measure what remains.
+
+    The film is measured before exposure at every field and at an unexposed
+    site, so the report can say how much film the exposed fields kept and how
+    much the unexposed film lost (a negative resist: kept, and cleared).
+    """
     p = run.parameters
     wafer = p["wafer"]
     positions = _grid(9, 10.0)
+    unexposed = {"site": "unexposed", "x": Q_(0, U.mm), "y": Q_(30, U.mm)}
     with run.wafer_scope(wafer):
         _coat_and_soft_bake(run, wafer)
+        before_sites = [
+            {"site": f"F{i + 1:02d}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
+            for i, (x, y) in enumerate(positions)
+        ]
+        _measure(run, wafer, [*before_sites, unexposed], "before")
         records = _dose_matrix(run, wafer, [p["dose"]] * len(positions), positions)
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
-        sites = _field_sites(records)
-        sites.append({"site": "unexposed", "x": Q_(0, U.mm), "y": Q_(30, U.mm)})
-        _measure(run, wafer, sites, "after")
+        _measure(run, wafer, [*_field_sites(records), unexposed], "after")
 
 
 @dataclass(frozen=True)
@@ -164,10 +290,12 @@ class Protocol:
     def expected_steps(self, values: dict[str, Any]) -> int:
         per_wafer = 17  # coat, two bakes with transfers, develop, measures
         if self.name == "contrast-curve":
-            return per_wafer + int(values["fields"]) + 4
+            fine = int(values["fine_fields"])
+            wafers = 1 + (fine > 0 and int(values["max_wafers"]) > 1)
+            return wafers * (per_wafer + 4) + int(values["fields"]) + (fine if wafers > 1 else 0)
         if self.name == "spin-curve":
             return 10 * len(values["speeds"])
-        return per_wafer + 9 + 2
+        return per_wafer + 9 + 5
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -178,10 +306,26 @@ PROTOCOLS: dict[str, Protocol] = {
             *COMMON,
             Parameter("dose_min", q(5, "mJ/cm**2"), "mJ/cm**2", 0.1, 5000, "lowest dose"),
             Parameter("dose_max", q(200, "mJ/cm**2"), "mJ/cm**2", 0.1, 5000, "highest dose"),
-            Parameter("fields", 16, None, 3, 36, "number of fields, log-spaced doses"),
+            Parameter("fields", 16, None, 3, 36, "fields of the coarse wafer, log-spaced doses"),
+            Parameter(
+                "fine_fields",
+                16,
+                None,
+                0,
+                36,
+                "fields of the fine wafer across the transition (0: no fine wafer)",
+            ),
+            Parameter(
+                "max_wafers",
+                4,
+                None,
+                1,
+                8,
+                "wafers at most: the coarse one, range moves, the fine one",
+            ),
             Parameter("field_pitch", q(8, "mm"), "mm", 5.5, 12, "field centre spacing"),
         ),
-        "dose matrix on one wafer, thickness before and after development",
+        "coarse dose matrix, then a fine one across the transition; thickness before and after",
     ),
     "spin-curve": Protocol(
         "spin-curve",
