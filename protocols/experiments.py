@@ -117,6 +117,8 @@ def _contrast_wafer(run: Run, wafer: str, doses: list[float]) -> list[tuple[floa
     """One wafer of a contrast experiment; its (delivered dose, NRT) per field."""
     p = run.parameters
     positions = _grid(len(doses), p["field_pitch"].m_as(U.mm))
+    before = after = None
+    records: list[Any] = []
     with run.wafer_scope(wafer):
         _coat_and_soft_bake(run, wafer)
         before_sites = [

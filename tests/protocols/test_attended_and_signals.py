@@ -84,7 +84,7 @@ def test_an_attended_run_prompts_the_operator_for_every_transfer_and_manual_step
     assert sum("dispense resist" in p for p in prompts) == 1
     assert sum("put wafer W01 on the hotplate" in p for p in prompts) == 2
     rows = RunStore(tmp_path / "data").measurement_rows(outcome.run_id)
-    assert len(rows) == 10 and rows[-1]["site"] == "unexposed"
+    assert len(rows) == 20 and rows[-1]["site"] == "unexposed"  # before and after
     assert RunStore(tmp_path / "data").run(outcome.run_id)["attended"] == 1
 
 

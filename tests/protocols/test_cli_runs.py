@@ -47,7 +47,7 @@ def test_main_job_runs_records_and_reports(tmp_path: Path) -> None:
     assert len(runs) == 1 and runs[0]["status"] == "completed"
     run_id = runs[0]["run_id"]
     shown = labctl("show", run_id[:22], "--data", str(data))
-    assert shown.returncode == 0 and "measurements 32" in shown.stdout
+    assert shown.returncode == 0 and "measurements 64" in shown.stdout  # two wafers
     exported = labctl(
         "export", run_id, "--format", "csv", "--out", str(tmp_path / "out"), "--data", str(data)
     )

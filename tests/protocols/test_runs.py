@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from labctl.analysis import contrast_from_store
 from labctl.errors import RecipeError
+from labctl.report import write_report
 from labctl.store import RunStore
 from labctl.units import Q_
 from protocols.runner import RunRequest, resume, start
@@ -90,10 +92,48 @@ def test_claim14_end_to_end(tmp_path: Path) -> None:
     outcome = start(request(tmp_path, "claim14", "dose=100 mJ/cm**2"))
     assert outcome.status == "completed", outcome.reason
     rows = RunStore(tmp_path).measurement_rows(outcome.run_id)
-    exposed = [r for r in rows if r["site"] != "unexposed"]
-    unexposed = [r for r in rows if r["site"] == "unexposed"]
+    after = [r for r in rows if r["label"] == "after"]
+    before = {r["site"]: r["thickness_nm"] for r in rows if r["label"] == "before"}
+    exposed = [r for r in after if r["site"] != "unexposed"]
+    unexposed = [r for r in after if r["site"] == "unexposed"]
     assert len(exposed) == 9 and all(r["thickness_nm"] > 300 for r in exposed)
     assert unexposed[0]["thickness_nm"] < 5  # developed away: a negative resist
+    assert len(before) == 10 and before["unexposed"] > 300  # measured before exposure
+    _, headlines = write_report(RunStore(tmp_path), outcome.run_id)
+    (line,) = [h for h in headlines if h.startswith("claim 14:")]
+    assert "unexposed film kept 0." in line or "unexposed film kept 1." in line
+    assert not [h for h in headlines if h.startswith("warning")]
+
+
+def test_contrast_curve_adapts_a_fine_wafer_to_the_transition(tmp_path: Path) -> None:
+    """Default settings: a coarse wafer, then a fine one with >= 6 fields in the transition."""
+    outcome = start(
+        RunRequest(protocol="contrast-curve", data_dir=tmp_path, formulation=BASELINE, sim=True)
+    )
+    assert outcome.status == "completed", outcome.reason
+    store = RunStore(tmp_path)
+    fine = [
+        r["dose_delivered_mJ_cm2"]
+        for r in store.measurement_rows(outcome.run_id)
+        if r["label"] == "after" and r["wafer_id"] == "W01-2"
+    ]
+    truth = bench_after(tmp_path).true_contrast(wafer_id=f"{outcome.run_id}/W01")
+    dg, d100 = truth["dg"].m_as("mJ/cm**2"), truth["d100"].m_as("mJ/cm**2")
+    assert len(fine) == 16 and sum(dg <= d <= d100 for d in fine) >= 6
+    assert any(e["kind"] == "plan" for e in store.events(outcome.run_id))
+
+
+def test_a_transition_above_the_range_moves_the_range_instead_of_failing(tmp_path: Path) -> None:
+    outcome = start(
+        request(tmp_path, "contrast-curve", "dose_min=1 mJ/cm**2", "dose_max=4 mJ/cm**2",
+                "fine_fields=12")
+    )  # fmt: skip
+    assert outcome.status == "completed", outcome.reason
+    store = RunStore(tmp_path)
+    wafers = {r["wafer_id"] for r in store.measurement_rows(outcome.run_id)}
+    assert len(wafers) >= 3  # 1-4, moved up (4-16, 16-64...), then the fine wafer
+    result = contrast_from_store(store, outcome.run_id)
+    assert result.dg.determined and result.dg.value.m_as("mJ/cm**2") > 4
 
 
 def test_a_bad_recipe_is_refused_before_anything_moves(tmp_path: Path) -> None:
