@@ -161,3 +161,27 @@ def test_resume_of_a_completed_run_is_refused(tmp_path: Path) -> None:
     run_id = json.loads(labctl("runs", "--json", "--data", str(tmp_path)).stdout)[0]["run_id"]
     result = labctl("resume", run_id, "--data", str(tmp_path))
     assert result.returncode == 2 and "nothing to resume" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--set", "fields=5", "--set", "fine_fields=0"),
+        ("--set", "dose_min=2 mJ/cm**2", "--set", "dose_max=34 mJ/cm**2", "--set", "fine_fields=0"),
+    ],
+)
+def test_a_sparse_or_short_matrix_ends_with_figures_or_bounds_never_a_traceback(
+    tmp_path: Path, extra: tuple[str, ...]
+) -> None:
+    """Issue 11: these ended completed runs with an OverflowError in the old fit."""
+    run = labctl(
+        "run", "contrast-curve", "--sim", "--formulation", str(BASELINE),
+        "--data", str(tmp_path), *extra,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "Dg " in run.stdout
+    run_id = json.loads(labctl("runs", "--json", "--data", str(tmp_path)).stdout)[0]["run_id"]
+    for command in (("report", run_id), ("compare", run_id)):
+        done = labctl(*command, "--data", str(tmp_path))
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
