@@ -35,6 +35,7 @@ __all__ = [
     "thickness_map",
 ]
 
+
 @dataclass(frozen=True)
 class SpinCurveResult:
     """``h = K w^-b`` fitted in log-log space, with 95 % intervals."""

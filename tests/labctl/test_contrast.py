@@ -1,4 +1,4 @@
-"""Contrast analysis: checked on curve shapes it does not assume, and on data that cannot give figures."""
+"""Contrast analysis on curve shapes it does not assume, and on data that gives no figures."""
 
 from __future__ import annotations
 
