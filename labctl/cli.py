@@ -919,6 +919,60 @@ def store_check(copy_dir: Path | None, data_dir: Path | None) -> None:
     sys.exit(EXIT_FAILURE)
 
 
+@cli.group()
+def analyze() -> None:
+    """Analyze a CSV from any bench: the contrast and spin-curve analyses of labctl's runs.
+
+    FILE is the measurements CSV of `labctl export`, or a plain table whose
+    header names each quantity with its unit (dose_mJ_cm2,nrt;
+    speed_rpm,thickness_nm). Exit 2 with one line for a file that cannot be used.
+    """
+
+
+def _print_analysis(analysis: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(analysis.to_json())
+        return
+    for line in analysis.lines:
+        click.echo(line)
+
+
+@analyze.command("contrast")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def analyze_contrast_command(file: Path, as_json: bool) -> None:
+    """Dg, D100, onset, D50 and gamma of the contrast curve in FILE.
+
+    FILE: a `labctl export` measurements CSV (before/after pairs by wafer and
+    site, at the delivered dose), or dose_<unit> with nrt, or with
+    thickness_before_<unit> and thickness_after_<unit>.
+    """
+    from .analysis_io import analyze_contrast_file
+
+    _print_analysis(analyze_contrast_file(file), as_json)
+
+
+@analyze.command("spin-curve")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--steps",
+    "steps_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Steps CSV of the export (coat speeds); default: <run>_steps.csv beside FILE.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def analyze_spin_curve_command(file: Path, steps_file: Path | None, as_json: bool) -> None:
+    """Fit thickness = K speed^-b to the spin curve in FILE (at least 3 speeds).
+
+    FILE: a `labctl export` measurements CSV (mean thickness per wafer against
+    its coat speed), or speed_<unit> with thickness_<unit> (1 Hz = 60 rpm).
+    """
+    from .analysis_io import analyze_spin_curve_file
+
+    _print_analysis(analyze_spin_curve_file(file, steps=steps_file), as_json)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one-line errors, meaningful exit codes."""
     from .errors import InputError
