@@ -83,6 +83,8 @@ SHAPE_ALLOWANCE = {"dose": 0.03, "gamma": 0.10}
 #: Bootstrap replicates and their seed (the same data gives the same interval).
 BOOTSTRAP_REPLICATES = 200
 BOOTSTRAP_SEED = 20261124
+#: RMS scatter of the fields about the estimated curve worth a warning (NRT).
+SCATTER_WARNING = 0.05
 #: Median of the chi-square distribution with one degree of freedom.
 CHI2_1_MEDIAN = 0.4549364
 #: Fewer fields than this make no curve.
@@ -636,13 +638,15 @@ def analyze_contrast(
         d100 = bound(10**point.d100, LOWER_BOUND)
         gamma = bound(point.gamma, UPPER_BOUND, one)
         plateau_figure = bound(plateau, LOWER_BOUND, one)
-    if not math.isfinite(noise) or noise > 0.05:
+    smooth = _smooth_curve(x, monotone, point.tangent)
+    fitted = np.interp(x, np.log10([d for d, _ in smooth]), [v for _, v in smooth])
+    scatter = float(np.sqrt(np.mean((y - fitted) ** 2)))
+    if scatter > SCATTER_WARNING:
         warnings.append(
-            f"the fields scatter by {noise:.3f} NRT about a smooth curve (more than 0.05): "
-            "check the measurements"
+            f"the fields scatter by {scatter:.3f} NRT (RMS) about the estimated curve (more "
+            f"than {SCATTER_WARNING}): check the measurements"
         )
 
-    smooth = _smooth_curve(x, monotone, point.tangent)
     tangent_dose = 10**point.tangent.x
     return ContrastResult(
         **base, dg=dg, d100=d100, onset=onset, d50=d50, gamma=gamma,
