@@ -614,58 +614,102 @@ class VirtualBench:
         peb_temperature: Any = None,
         peb_time: Any = None,
         develop_time: Any = None,
+        soft_bake_temperature: Any = None,
+        soft_bake_time: Any = None,
         wafer_id: str | None = None,
     ) -> dict[str, Any]:
-        """The resist's true contrast curve for a process, and its Dg, D50, D100.
+        """The resist's true contrast curve for a process, and its figures.
 
-        Give a wafer that has been baked and developed to use its own record,
-        or a process (thickness, PEB temperature and time, develop time).
-        Dg is the first dose that leaves film (NRT > 1 %), D100 the dose that
-        keeps 99 % of it; gamma = 1 / log10(D100 / Dg).
+        The curve is the simulator's own noise-free physics - the functions
+        the develop step uses (:func:`~sim_instruments.physics.developed_thickness`:
+        absorbance through the film, gel point, gel fraction, anchoring,
+        dissolution) - for a wafer's own record (``wafer_id``: its film,
+        solvent when exposed and after the PEB, PEB integral with its
+        solvent history, develop time; ``thickness`` overrides the film as
+        exposed), or for a process: ``thickness`` (film before exposure),
+        ``peb_temperature``, ``peb_time``, ``develop_time`` and optionally
+        the soft bake (default 100 degC, 60 s), baked ideally
+        (:func:`~sim_instruments.physics.process_history`). It is not
+        labctl's estimate; the figures follow the one definition of
+        docs/analysis.md (:func:`~sim_instruments.physics.contrast_construction`):
+
+        - x = log10(dose / (mJ/cm2)), y = NRT = thickness after development /
+          thickness before exposure.
+        - plateau P = the NRT the film keeps at high dose where the curve has
+          levelled off: the supremum of NRT from the last dose on the floor
+          up to where the curve stops rising - the first dose after which it
+          rises by less than 0.1 % over a decade - or 1000x that floor dose.
+        - S = the maximum of dy/dx (per decade, the steepest part of the
+          transition), at the point (x*, y*); forward differences on a grid
+          of 4000 points per decade around it, so the slope of a kink (the
+          steepest slope right at the onset) is found one-sided.
+        - Dg: where the tangent y = y* + S (x - x*) reaches 0:
+          log10 Dg = x* - y*/S.
+        - D100: where the tangent reaches P: log10 D100 = x* + (P - y*)/S.
+        - gamma = 1 / log10(D100/Dg) (= S/P).
+        - onset = the lowest dose where NRT reaches 5 % of P (the first dose
+          with film).
+        - D50 = the dose where NRT reaches P/2.
+
+        Returns ``dg``, ``d100``, ``onset``, ``d50`` (mJ/cm2 quantities;
+        ``gel_dose`` is ``dg`` for older callers), ``gamma`` and ``plateau``
+        (floats), ``max_slope`` (S, per decade, a float) and ``nrt``, the
+        curve: a callable from a dose in mJ/cm2 (float) to the NRT.
         """
         if wafer_id is not None:
-            wafer = self.wafers[wafer_id]
-            resist = wafer.resist_parameters
-            assert resist is not None
-            thermal = wafer.thermal_dose
-            develop = wafer.develop_time
-            film = (
-                wafer.thickness_before_develop(0.0, 0.0)
-                if thickness is None
-                else thickness.m_as(U.nm)
-            )
+            with self.lock:
+                self._evolve_all(self.now())
+                wafer = self.wafers[wafer_id]
+                resist = wafer.resist_parameters
+                assert resist is not None
+                thermal = wafer.thermal_dose
+                develop = wafer.develop_time
+                exposed_solvent = (
+                    wafer.solvent if wafer.solvent_before_peb is None else wafer.solvent_before_peb
+                )
+                solvent_now = wafer.solvent
+                exposed_film = (
+                    wafer.thickness_before_exposure(0.0, 0.0)
+                    if thickness is None
+                    else thickness.m_as(U.nm)
+                )
         else:
             resist = resist or self.resist
-            temperature = peb_temperature.m_as(U.degC)
-            seconds = peb_time.m_as(U.s)
-            rate = physics.peb_rate(resist, temperature)
-            thermal = (
-                rate * (1.0 - math.exp(-resist.acid_loss_rate * seconds)) / resist.acid_loss_rate
+            exposed_solvent, solvent_now, thermal = physics.process_history(
+                resist,
+                physics.DEFAULT_SOFT_BAKE_TEMPERATURE
+                if soft_bake_temperature is None
+                else soft_bake_temperature.m_as(U.degC),
+                physics.DEFAULT_SOFT_BAKE_TIME
+                if soft_bake_time is None
+                else soft_bake_time.m_as(U.s),
+                peb_temperature.m_as(U.degC),
+                peb_time.m_as(U.s),
             )
             develop = develop_time.m_as(U.s)
-            film = thickness.m_as(U.nm)
+            exposed_film = thickness.m_as(U.nm)
+        # The film as it goes into the developer: the solvent the PEB drove out
+        # is gone (the PEB shrink is applied layer by layer in the physics).
+        film = exposed_film * (1.0 - exposed_solvent) / (1.0 - solvent_now)
+        chemistry: ResistParameters = resist
 
         def nrt(dose: float) -> float:
-            return 1.0 - physics.dissolved_depth(resist, film, dose, thermal, develop) / film
+            if exposed_film <= 0:
+                return 0.0
+            kept = physics.developed_thickness(chemistry, film, dose, thermal, develop)
+            return kept / exposed_film
 
-        def crossing(level: float) -> float:
-            low, high = 0.01, 10000.0
-            if nrt(high) < level:
-                return math.inf
-            for _ in range(80):
-                middle = math.sqrt(low * high)
-                if nrt(middle) >= level:
-                    high = middle
-                else:
-                    low = middle
-            return high
-
-        gel, d50, d100 = crossing(0.01), crossing(0.5), crossing(0.99)
+        figures = physics.contrast_construction(nrt)
+        dose_unit = U.mJ_per_cm2
         return {
-            "gel_dose": Q_(gel, U.mJ_per_cm2),
-            "d50": Q_(d50, U.mJ_per_cm2),
-            "d100": Q_(d100, U.mJ_per_cm2),
-            "gamma": 1.0 / math.log10(d100 / gel) if math.isfinite(d100) else 0.0,
+            "dg": Q_(figures["dg"], dose_unit),
+            "gel_dose": Q_(figures["dg"], dose_unit),
+            "d100": Q_(figures["d100"], dose_unit),
+            "onset": Q_(figures["onset"], dose_unit),
+            "d50": Q_(figures["d50"], dose_unit),
+            "gamma": float(figures["gamma"]),
+            "plateau": float(figures["plateau"]),
+            "max_slope": float(figures["max_slope"]),
             "nrt": nrt,
         }
 

@@ -56,7 +56,7 @@ REACTIVITY = {
 }
 #: Cross-linking rate of the baseline (1/s per unit acid at 110 C), its blended
 #: reactivity and its site density (mol of CH2-O-R per g of solids).
-CROSSLINK_RATE_REFERENCE = 0.08
+CROSSLINK_RATE_REFERENCE = 0.01
 REACTIVITY_REFERENCE = 1.19709
 SITE_DENSITY_REFERENCE = 1.63736e-3
 #: PEB shrink of fully cross-linked film, by cross-linker kind.

@@ -49,15 +49,18 @@ class Wafer:
     #: Film thickness at the centre-average while spinning / as spun (um),
     #: including the residual solvent of the moment the film set.
     spun_thickness: float = 0.0
-    #: 1 right after dispense, 0 when the film has set.
+    #: 1 right after dispense, 0 when the film has set (it sets as it dries
+    #: below ``film_set_wetness``, or when a bake heats it).
     wetness: float = 0.0
     #: Residual solvent (volume fraction of the film).
     solvent: float = 0.0
+    #: Solvent when the PEB began - the film as exposed (None: no PEB yet).
+    solvent_before_peb: float | None = None
     #: Temperature (degC).
     temperature: float = 23.0
     exposures: list[Exposure] = field(default_factory=list)
-    #: PEB integral Phi (see physics.crosslink_fraction) and bake time after
-    #: the first exposure (s).
+    #: PEB integral Phi (see physics.crosslink_fraction, physics.bake_step)
+    #: and bake time after the first exposure (s).
     thermal_dose: float = 0.0
     peb_time: float = 0.0
     #: Total time under developer (s).
@@ -97,11 +100,27 @@ class Wafer:
         self.spun_thickness = resist.dispense_thickness
         self.wetness = 1.0
         self.solvent = resist.solvent_after_spin
+        self.solvent_before_peb = None
         self.exposures.clear()
         self.thermal_dose = 0.0
         self.peb_time = 0.0
         self.develop_time = 0.0
         self.record(time, "dispense", resist.name)
+
+    @property
+    def flows(self) -> bool:
+        """Whether a spin still thins the film: wet, never baked, never developed."""
+        return (
+            self.resist is not None
+            and self.wetness > 0.0
+            and self.thermal_dose <= 0.0
+            and self.peb_time <= 0.0
+            and self.develop_time <= 0.0
+        )
+
+    def set_film(self) -> None:
+        """The film stops flowing for good (a bake, a developer)."""
+        self.wetness = 0.0
 
     # -- what a measurement sees -------------------------------------------------
 
@@ -109,32 +128,41 @@ class Wafer:
         """Total dose (mJ/cm^2) received at (x, y)."""
         return sum(e.dose for e in self.exposures if e.covers(x, y))
 
-    def thickness_before_develop(self, x: float, y: float) -> float:
-        """Film thickness (nm) at (x, y) as it is now, ignoring development."""
+    def film_thickness(self, x: float, y: float, solvent: float | None = None) -> float:
+        """Film (nm) at (x, y) before any PEB shrink, at ``solvent`` (default: now)."""
         resist = self.resist_parameters
         radius = math.hypot(x, y)
         if resist is None or radius > self.radius:
             return 0.0
         profile = physics.radial_profile(resist, radius, self.radius, self.shape)
         dry = self.spun_thickness * (1.0 - resist.solvent_after_spin)
-        thickness = dry / (1.0 - self.solvent) * profile * 1000.0
-        if self.thermal_dose > 0:
-            crosslink = physics.mean_crosslink(
-                resist, thickness, self.dose_at(x, y), self.thermal_dose
-            )
-            thickness *= 1.0 - resist.crosslink_shrink * crosslink / resist.crosslink_max
-        return thickness
+        held = self.solvent if solvent is None else solvent
+        return dry / (1.0 - held) * profile * 1000.0
+
+    def thickness_before_exposure(self, x: float, y: float) -> float:
+        """Film (nm) at (x, y) as it was exposed: the NRT's denominator."""
+        return self.film_thickness(x, y, self.solvent_before_peb)
+
+    def thickness_before_develop(self, x: float, y: float) -> float:
+        """Film thickness (nm) at (x, y) as it is now, ignoring development."""
+        resist = self.resist_parameters
+        thickness = self.film_thickness(x, y)
+        if resist is None or thickness <= 0 or self.thermal_dose <= 0:
+            return thickness
+        return physics.baked_thickness(resist, thickness, self.dose_at(x, y), self.thermal_dose)
 
     def thickness_at(self, x: float, y: float) -> float:
         """Film thickness (nm) at (x, y) now, development included."""
-        thickness = self.thickness_before_develop(x, y)
         resist = self.resist_parameters
-        if resist is None or self.develop_time <= 0 or thickness <= 0:
-            return thickness
-        removed = physics.dissolved_depth(
-            resist, thickness, self.dose_at(x, y), self.thermal_dose, self.develop_time
+        if resist is None or self.develop_time <= 0:
+            return self.thickness_before_develop(x, y)
+        return physics.developed_thickness(
+            resist,
+            self.film_thickness(x, y),
+            self.dose_at(x, y),
+            self.thermal_dose,
+            self.develop_time,
         )
-        return max(0.0, thickness - removed)
 
     def to_dict(self) -> dict[str, Any]:
         # Written at every change of the bench: a flat copy, not dataclasses.asdict

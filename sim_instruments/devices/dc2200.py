@@ -2,8 +2,9 @@
 
 SCPI over USBTMC (``\\n``), short and long forms, case-insensitive; set
 commands are silent and refusals go to the error queue. Physics: the LED's
-irradiance at the wafer plane is proportional to its current, drifts slowly
-with on-time, has a little noise, and drops to (almost) nothing on a lamp
+irradiance at the wafer plane is proportional to its current, ages slowly
+with on-time (exponential, L70 = ``led_l70_hours``: a year of nightly runs
+costs about 2 %), has a little noise, and drops to (almost) nothing on a lamp
 failure while the current keeps flowing.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .. import physics
 from .base import SimDevice
 from .scpi import ErrorQueue, ScpiDispatcher
 
@@ -40,7 +42,7 @@ class DC2200Sim(SimDevice):
         self.brightness = 0.0
         self.pwm = {"CURR": 0.0, "FREQ": 1000.0, "DCYC": 50.0, "COUN": 0}
         self.output = False
-        #: Hours the LED has been on (drift follows on-time).
+        #: Hours the LED has been on (aging follows on-time).
         self.on_hours = 0.0
         self.dispatcher = ScpiDispatcher(self.queue)
         add = self.dispatcher.add
@@ -95,7 +97,7 @@ class DC2200Sim(SimDevice):
         """Irradiance at the wafer plane (mW/cm^2) now."""
         bench = self.bench.parameters
         value = bench.irradiance_per_amp * self.drive_current()
-        value *= 1.0 + bench.led_drift_per_hour * self.on_hours
+        value *= physics.led_output_fraction(bench, self.on_hours)
         if self.physical_fault("lamp_failure"):
             value *= bench.lamp_failure_output
         if noisy and value > 0:

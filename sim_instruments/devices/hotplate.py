@@ -4,8 +4,10 @@ Wire protocol: commands end with ``\\r``, replies ``\\r\\n``; no echo; bad
 syntax answers ``e``. Physics: the plate follows its setpoint at finite
 heating and cooling rates; loading a cold wafer dips it, recovered with the
 plate's time constant; the wafer on the proximity pins lags the plate with a
-first-order time constant; a wafer on the plate loses solvent and, once
-exposed, accumulates the PEB integral.
+first-order time constant; a wafer on the plate sets (its film no longer
+flows once above ``film_set_temperature``), loses solvent and, once exposed,
+accumulates the PEB integral - faster while it holds more solvent
+(:func:`sim_instruments.physics.bake_step`).
 """
 
 from __future__ import annotations
@@ -77,13 +79,20 @@ class HotplateSim(SimDevice):
                 wafer.temperature = surface + (wafer.temperature - surface) * math.exp(-dt / tau)
                 mean_temperature = 0.5 * (start_temperature + wafer.temperature)
                 if resist is not None:
-                    wafer.solvent = physics.solvent_after_bake(
-                        resist, wafer.solvent, mean_temperature, dt
+                    if wafer.wetness > 0 and mean_temperature > resist.film_set_temperature:
+                        wafer.set_film()
+                    in_peb = bool(wafer.exposures) and mean_temperature > PEB_THRESHOLD
+                    if in_peb and wafer.solvent_before_peb is None:
+                        wafer.solvent_before_peb = wafer.solvent
+                    wafer.solvent, increment = physics.bake_step(
+                        resist,
+                        wafer.solvent,
+                        mean_temperature,
+                        dt,
+                        wafer.peb_time if in_peb else None,
                     )
-                    if wafer.exposures and mean_temperature > PEB_THRESHOLD:
-                        rate = physics.peb_rate(resist, mean_temperature)
-                        decay = math.exp(-resist.acid_loss_rate * (wafer.peb_time + dt / 2))
-                        wafer.thermal_dose += rate * decay * dt
+                    if in_peb:
+                        wafer.thermal_dose += increment
                         wafer.peb_time += dt
             self.now = end
 

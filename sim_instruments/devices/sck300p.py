@@ -8,8 +8,11 @@ optional ``:CRC`` is checked (``ERR,3`` when wrong). Replies
 
 Physics: the motor follows its setpoint with a first-order response; a
 wafer with a wet film thins and dries as it spins
-(:func:`sim_instruments.physics.spin_film_step`); a developer puddle
-develops the film until it is rinsed.
+(:func:`sim_instruments.physics.spin_film_step`) until it sets - by drying
+below ``film_set_wetness``, or in a bake; a set, baked or developed film
+(:attr:`sim_instruments.wafer.Wafer.flows` false) never thins on the spinner,
+so a develop's spin-dry leaves a film coated at any speed as it is. A
+developer puddle develops the film until it is rinsed.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class SCK300PSim(SimDevice):
         resist = wafer.resist_parameters if wafer is not None else None
         while self.now < now:
             target = self.commanded_speed()
-            wet = wafer is not None and resist is not None and wafer.wetness > 1e-6
+            wet = wafer is not None and resist is not None and wafer.flows
             stall = self.fault_start("spinner_stall")
             stall_pending = stall is not None and self.now < stall < now
             if abs(self.speed - target) < 0.01 and not wet and not stall_pending:
@@ -112,7 +115,7 @@ class SCK300PSim(SimDevice):
             speed_before = self.speed
             self.speed = target + (self.speed - target) * math.exp(-dt / tau)
             mean_speed = 0.5 * (speed_before + self.speed)
-            if wafer is not None and resist is not None and wafer.wetness > 1e-6:
+            if wafer is not None and resist is not None and wafer.flows:
                 wafer.spun_thickness, wafer.wetness = physics.spin_film_step(
                     resist, wafer.spun_thickness, wafer.wetness, mean_speed, dt
                 )

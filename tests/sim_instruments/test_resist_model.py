@@ -28,7 +28,7 @@ def resist(data: dict[str, Any]) -> ResistParameters:
 
 
 def gel_dose(parameters: ResistParameters) -> float:
-    return VirtualBench().true_contrast(resist=parameters, **PROCESS)["gel_dose"].m_as("mJ/cm**2")
+    return VirtualBench().true_contrast(resist=parameters, **PROCESS)["dg"].m_as("mJ/cm**2")
 
 
 def scaled(data: dict[str, Any], role: str, factor: float) -> dict[str, Any]:
