@@ -322,8 +322,8 @@ def _local_tangent(x: Any, y: Any, monotone: Any, plateau: float) -> _Tangent | 
     # A kink somewhere between the last floor field and the first one with film,
     # then a quadratic; or a straight hinge when the window is too small for it.
     kink_low, kink_high = x[max(0, rise - 1)], x[rise]
-    for degree in (2, 1):
-        if m < degree + 3 and degree == 2:
+    for degree in (3, 2, 1):
+        if degree >= 2 and m < degree + 3 + (degree == 3) * 3:
             continue
         best: tuple[float, float, Any, Any] | None = None
         for kink in np.linspace(kink_low, kink_high, 21):
@@ -340,7 +340,13 @@ def _local_tangent(x: Any, y: Any, monotone: Any, plateau: float) -> _Tangent | 
         if best is None:
             continue
         _, kink, c, plain_rss = best
-        if degree == 2:
+        if degree == 3:
+            grid = np.linspace(kink, float(xx[-1]), 240)
+            u = grid - kink
+            derivative = c[1] + 2 * c[2] * u + 3 * c[3] * u * u
+            j = int(np.argmax(derivative))
+            tx, slope = float(grid[j]), float(derivative[j])
+        elif degree == 2:
             ends = [kink, float(xx[-1])]
             slopes = [c[1] + 2 * c[2] * (e - kink) for e in ends]
             j = int(np.argmax(slopes))

@@ -174,7 +174,9 @@ def plan_next_wafer(
     # The transition: from Dg (or the bracket's low end) to D100 (or its high end).
     start = result.dg.low if result.dg.low is not None else result.dg.value
     end = result.d100.high if result.d100.high is not None else result.d100.value
-    start_dose = min(start.m_as(U.mJ_per_cm2), result.onset.value.m_as(U.mJ_per_cm2))
+    start_dose = start.m_as(U.mJ_per_cm2)
+    if result.onset.value is not None:  # None: film already at the lowest dose
+        start_dose = min(start_dose, result.onset.value.m_as(U.mJ_per_cm2))
     end_dose = max(end.m_as(U.mJ_per_cm2), start_dose * 1.2)
     if result.d100.kind == LOWER_BOUND:  # still rising at the top: reach further up
         end_dose = max(end_dose, high * 1.5)
