@@ -22,8 +22,9 @@ How it is estimated from noisy fields, with no curve family assumed:
 2. the transition - from two fields below the onset up to where the
    isotonic fit reaches 75 % of ``P`` - is fitted twice by local
    regression: a quadratic that may start at a kink (a curve that leaves
-   the floor with its steepest slope, as a gel-fraction curve does), and a
-   cubic (a smooth S). The kinked fit weights fields near the kink more
+   the floor with its steepest slope, as a gel-fraction curve does), a
+   cubic that may start at a kink (from nine fields in the window), and a
+   cubic (a smooth S). The kinked fits weight fields near the kink more
    (tricube). The lower small-sample AIC chooses; the steepest slope of the
    chosen fit gives ``S`` and the tangent point;
 3. intervals: a parametric bootstrap (the isotonic fit plus Gaussian noise
