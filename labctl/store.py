@@ -168,6 +168,16 @@ def read_only_medium(directory: Path) -> bool:
         return False
 
 
+#: Store files this process holds open, by (device, inode), with a count. Such a
+#: file is not checked again at the next open: the check reads the header with
+#: a plain open()/close(), and on POSIX closing any descriptor of a file drops
+#: every lock the process holds on it - SQLite's included - so another process
+#: could then checkpoint and remove the write-ahead log under a live connection
+#: ("disk I/O error"). The file was checked when this process first opened it.
+_OPEN_FILES: dict[tuple[int, int] | None, int] = {}
+_OPEN_FILES_LOCK = threading.Lock()
+
+
 def open_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     """A connection that cannot change the file, not even by a checkpoint at close.
 
@@ -233,7 +243,12 @@ class RunStore:
             if not self.path.exists():
                 _create(self.path)
             self.read_only = read_only_medium(self.data_dir)
-            self._check()
+            stat = self.path.stat()
+            self._file_key: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+            with _OPEN_FILES_LOCK:
+                already_open = _OPEN_FILES.get(self._file_key, 0) > 0
+            if not already_open:
+                self._check()
             self._db = (
                 open_read_only(self.path, immutable=True) if self.read_only else self._connect()
             )
@@ -244,6 +259,8 @@ class RunStore:
                 exc.strerror or str(exc), path=str(exc.filename or self.path), errno=exc.errno
             ) from exc
         self._lock = threading.RLock()
+        with _OPEN_FILES_LOCK:
+            _OPEN_FILES[self._file_key] = _OPEN_FILES.get(self._file_key, 0) + 1
 
     def _check(self) -> None:
         """Refuse a damaged store before anything reads or writes it; never change it."""
@@ -338,6 +355,10 @@ class RunStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            key, self._file_key = self._file_key, None
+        if key is not None:
+            with _OPEN_FILES_LOCK:
+                _OPEN_FILES[key] = _OPEN_FILES.get(key, 1) - 1
 
     # -- formulations and runs ------------------------------------------------------
 
