@@ -594,20 +594,16 @@ def speed_in_rpm(value: float, unit: Any) -> float:
     with an angle (rpm, rps, rad/s, deg/s) convert as pint says. Raises
     :class:`ValueError` for a unit that is not a speed.
     """
-    from .units import Q_, U, ureg
+    import pint
+
+    from .units import Q_, to_rpm, ureg
 
     if isinstance(unit, str):
         unit = ureg.parse_units(unit)
-    frequency = U.Hz.dimensionality
-    if unit.dimensionality != frequency:
-        raise ValueError(f"{unit:~P} is not a rotation speed")
-    _, base = ureg.get_base_units(unit)
-    angle = dict(base._units).get("radian", 0)
-    if angle == 1:
-        return float(Q_(value, unit).m_as(U.rpm))
-    if angle == 0:
-        return float(Q_(value, unit).m_as(U.min**-1))  # turns per minute
-    raise ValueError(f"{unit:~P} is not a rotation speed")
+    try:
+        return float(to_rpm(Q_(value, unit)).magnitude)
+    except pint.DimensionalityError:
+        raise ValueError(f"{unit:~P} is not a rotation speed") from None
 
 
 def _plain_values(

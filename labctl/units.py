@@ -38,6 +38,7 @@ __all__ = [
     "fast_quantity",
     "format_quantity",
     "magnitude",
+    "to_rpm",
     "ureg",
 ]
 
@@ -151,3 +152,23 @@ def fast_quantity(value: float, unit: Any) -> Any:
     quantity._magnitude = value
     quantity._units = unit._units
     return quantity
+
+
+def to_rpm(speed: Any) -> Any:
+    """A rotation speed in rpm, counting a frequency without an angle as turns.
+
+    pint keeps the radian in rpm (2 pi rad/min) but not in Hz, so it turns
+    100 Hz into 955 rpm; a spinner's 100 Hz is 100 turns per second, 6000 rpm.
+    Units with an angle (rpm, rps, rad/s, deg/s) convert as pint says. Raises
+    :class:`pint.DimensionalityError` for anything that is not a speed.
+    """
+    unit = speed.units
+    if unit.dimensionality != U.Hz.dimensionality:
+        raise pint.DimensionalityError(unit, U.rpm)
+    _, base = ureg.get_base_units(unit)
+    angle = dict(base._units).get("radian", 0)
+    if angle == 0:
+        return Q_(speed.m_as(U.min**-1), U.rpm)  # turns per minute
+    if angle != 1:
+        raise pint.DimensionalityError(unit, U.rpm)
+    return speed.to(U.rpm)

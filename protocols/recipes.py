@@ -23,7 +23,7 @@ from typing import Any
 
 from labctl.errors import RecipeError
 from labctl.files import read_toml
-from labctl.units import Q_, ureg
+from labctl.units import Q_, to_rpm, ureg
 
 __all__ = ["COMMON", "Parameter", "load_recipe", "resolve_parameters"]
 
@@ -84,7 +84,8 @@ class Parameter:
                 )
             try:
                 quantity: Any = ureg.Quantity(raw.strip())
-                value = quantity.to(self.unit)
+                # rpm: a frequency counts turns (100 Hz is 6000 rpm, not pint's 955)
+                value = to_rpm(quantity) if self.unit == "rpm" else quantity.to(self.unit)
             except Exception:
                 raise RecipeError(
                     f"{raw!r} is not a quantity in {self.unit} ({self.allowed()})",

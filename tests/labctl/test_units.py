@@ -47,3 +47,24 @@ def test_one_registry() -> None:
     assert Q_(1, "s")._REGISTRY is ureg
     assert U.rpm._REGISTRY is ureg
     assert format_quantity(Q_(600000.0, "ms")) == "600000 ms"
+
+
+def test_a_frequency_counts_turns_when_it_becomes_rpm() -> None:
+    """pint alone reads Hz as rad/s against rpm: 100 Hz would spin at 955 rpm."""
+    from labctl.units import Q_, to_rpm
+
+    assert to_rpm(Q_(100, "Hz")).m_as("rpm") == pytest.approx(6000.0)
+    assert to_rpm(Q_(2, "1/s")).m_as("rpm") == pytest.approx(120.0)
+    assert to_rpm(Q_(3000, "rpm")).m_as("rpm") == pytest.approx(3000.0)
+    assert to_rpm(Q_(50, "rps")).m_as("rpm") == pytest.approx(3000.0)
+    assert to_rpm(Q_(2 * 3.141592653589793, "rad/s")).m_as("rpm") == pytest.approx(60.0)
+    with pytest.raises(pint.DimensionalityError):
+        to_rpm(Q_(5, "mm"))
+
+
+def test_a_recipe_speed_in_hz_spins_at_sixty_times_that_in_rpm() -> None:
+    from protocols.experiments import PROTOCOLS
+    from protocols.recipes import resolve_parameters
+
+    values = resolve_parameters(PROTOCOLS["claim14"].parameters, {}, ["coat_speed=50 Hz"])
+    assert values["coat_speed"].m_as("rpm") == pytest.approx(3000.0)
