@@ -425,6 +425,7 @@ class _Point:
     gamma: float | None
     plateau: float
     tangent: _Tangent | None
+    monotone: Any  # the isotonic fit at the fields
 
 
 def _estimate(x: Any, y: Any) -> _Point:
@@ -434,10 +435,10 @@ def _estimate(x: Any, y: Any) -> _Point:
     onset = _crossing(x, monotone, tangent, ONSET_LEVEL * plateau)
     d50 = _crossing(x, monotone, tangent, 0.5 * plateau)
     if tangent is None:
-        return _Point(None, None, onset, d50, None, plateau, None)
+        return _Point(None, None, onset, d50, None, plateau, None, monotone)
     dg = tangent.x - tangent.y / tangent.slope
     d100 = tangent.x + (plateau - tangent.y) / tangent.slope
-    return _Point(dg, d100, onset, d50, tangent.slope / plateau, plateau, tangent)
+    return _Point(dg, d100, onset, d50, tangent.slope / plateau, plateau, tangent, monotone)
 
 
 def _interval(centre: float, samples: list[float], allowance: float) -> tuple[float, float] | None:
@@ -489,7 +490,7 @@ def analyze_contrast(
     noise = _noise_sd(x, y)
     noise_for_bootstrap = max(noise if math.isfinite(noise) else 0.02, MINIMUM_NOISE)
     point = _estimate(x, y)
-    monotone = _isotonic(y)
+    monotone = point.monotone
     plateau = point.plateau
     warnings: list[str] = []
     lowest, highest = float(d[0]), float(d[-1])
