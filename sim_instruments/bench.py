@@ -235,6 +235,11 @@ class VirtualBench:
         }
         self.outputs: dict[str, list[tuple[float, int, bytes]]] = {role: [] for role in DEVICES}
         self._sequence = 0
+        #: Wafers this bench has made, ever: the index that seeds each new
+        #: wafer's own variation, so a seed reproduces a run on a fresh bench
+        #: whatever the run is called (ids carry the run id, which carries the
+        #: wall-clock time).
+        self.wafers_made = 0
         self.command_log: list[dict[str, Any]] = []
         self.fault_log: list[dict[str, Any]] = []
         self.light_log: list[dict[str, Any]] = []
@@ -343,7 +348,8 @@ class VirtualBench:
         with self.lock:
             if wafer_id in self.wafers:
                 raise InputError("a wafer with this id exists", field=f"wafer {wafer_id}")
-            rng = __import__("random").Random(f"{self.seed}:{wafer_id}")
+            rng = __import__("random").Random(f"{self.seed}:wafer:{self.wafers_made}")
+            self.wafers_made += 1
             wafer = Wafer(
                 wafer_id,
                 diameter=self.parameters.wafer_diameter,
@@ -776,6 +782,7 @@ class VirtualBench:
                     "seed": self.seed,
                     "holders": self.holders,
                     "wafers": sorted(self.wafers),
+                    "wafers_made": self.wafers_made,
                     "held_wafers": {w: self.wafers[w].to_dict() for w in sorted(held)},
                     "devices": devices,
                 }
@@ -815,6 +822,7 @@ class VirtualBench:
             else:
                 data = json.loads(self.files.read(self._wafer_path(wafer_id)).decode("utf-8"))
             self.wafers[wafer_id] = Wafer.from_dict(data)
+        self.wafers_made = state.get("wafers_made", len(self.wafers))
         for role, saved in state["devices"].items():
             device = self.devices[role]
             device.restore(saved["state"])
