@@ -21,6 +21,8 @@ unit objects cached in :data:`U` rather than strings.
 
 from __future__ import annotations
 
+import functools
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,10 +36,12 @@ __all__ = [
     "U",
     "Unit",
     "as_quantity",
+    "canonical_unit",
     "dose_kind",
     "fast_quantity",
     "format_quantity",
     "magnitude",
+    "parse_quantity",
     "to_rpm",
     "ureg",
 ]
@@ -118,18 +122,106 @@ def magnitude(value: Any, unit: Any) -> float:
 
 
 def as_quantity(value: Any, unit: Any) -> Any:
-    """Coerce a quantity or a string such as ``"3000 rpm"`` to ``unit``.
+    """Coerce a quantity or a string such as ``"3000 rpm"`` to ``unit`` as an engineer means it.
 
-    Used where users write values in files (station, recipe, formulation).
-    Raises :class:`pint.DimensionalityError`, :class:`pint.UndefinedUnitError`
-    or :class:`TypeError`; callers turn those into one-line input errors.
+    Used where users write values in files and options (station, recipe,
+    ``--set``). Where pint's reading differs from the engineer's, this reads
+    it the engineer's way or refuses (see :func:`user_conversion_problem`):
+
+    - a speed in rpm: a frequency counts turns, ``"100 Hz"`` is 6000 rpm
+      (pint says 955 rpm);
+    - a temperature *difference* (``delta_degC``, ``K``): ``"2 degC"`` is a
+      difference of 2 K (pint refuses it, or adds 273.15 through kelvin);
+      a rate ``"5 degC/min"`` is 5 K/min (pint: 278.15 K/min);
+    - a temperature: a difference (``"5 delta_degC"``) is refused, kelvin is
+      absolute (``"373.15 K"`` is 100 degC);
+    - a value with a unit (``%``, ``s``, ...): a bare number is refused rather
+      than read in the base unit (pint turns ``"0.5"`` into 50 %).
+
+    Raises :class:`pint.DimensionalityError` (its ``extra_msg`` says why, when
+    the reason is not plainly the dimension), :class:`TypeError` for a missing
+    unit, or another :class:`pint.PintError` for text pint cannot read;
+    callers turn those into one-line input errors.
     """
     if isinstance(value, str):
-        value = ureg.Quantity(value)
-    if isinstance(value, int | float) and unit != U.dimensionless:
-        raise TypeError(f"expected a value with a unit of {unit:~P}, got {value!r}")
-    quantity = value if isinstance(value, Quantity) else Quantity(value, unit)
-    return quantity.to(unit)
+        value = parse_quantity(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if unit != U.dimensionless:
+            raise TypeError(f"{value!r} needs a unit: write it in {unit:~P}")
+        value = Quantity(value, unit)
+    if not isinstance(value, Quantity):
+        raise TypeError(f"expected a quantity in {unit:~P}, got {value!r}")
+    if value.unitless and unit != U.dimensionless:
+        raise TypeError(f"{value.magnitude:g} needs a unit: write it in {unit:~P}")
+    if unit == U.rpm:
+        return to_rpm(value)
+    if not value._is_multiplicative and len(value._units) > 1:
+        # A rate such as "5 degC/min" is of a difference (5 K/min), never of
+        # the offset scale (pint's autoconversion would make it 278.15 K/min).
+        value = Quantity(value.magnitude, _with_differences(value.units))
+    if unit.dimensionality == U.K.dimensionality and value.dimensionality == unit.dimensionality:
+        target_is_difference = _is_difference(unit)
+        if target_is_difference and not _is_difference(value.units):
+            # "2 degC" of hysteresis is 2 K, not 275.15 K.
+            value = Quantity(value.magnitude, _difference_of(value.units))
+        elif not target_is_difference and _names_a_difference(value.units):
+            raise pint.DimensionalityError(
+                value.units, unit, extra_msg=": a temperature difference is not a temperature"
+            )
+    return value.to(unit)
+
+
+_NUMBER_THEN_UNIT = re.compile(
+    r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*", re.ASCII
+)
+
+
+def parse_quantity(text: str) -> Any:
+    """A quantity from ``"<number> <unit>"`` text, the unit kept as written.
+
+    pint's own string parsing evaluates the whole text as an expression and
+    so turns ``"5 degC/min"`` into 278.15 K/min; here the number and the unit
+    are read apart (``"5 degC/min"`` is 5 delta_degC/min). Text that is not a
+    number followed by a unit falls back to pint's expression parser.
+    Raises what pint raises for an unknown unit or malformed text.
+    """
+    match = _NUMBER_THEN_UNIT.fullmatch(text)
+    if match is None:
+        return ureg.Quantity(text)
+    number, unit_text = match.groups()
+    magnitude: float = float(number) if any(c in number for c in ".eE") else int(number)
+    if not unit_text:
+        return Quantity(magnitude)
+    return Quantity(magnitude, ureg.parse_units(unit_text))
+
+
+def _is_difference(unit: Any) -> bool:
+    """True for a unit of temperature differences (K, delta_degC), not an offset scale."""
+    return bool(Quantity(1, unit)._is_multiplicative)
+
+
+def _names_a_difference(unit: Any) -> bool:
+    """True for delta_degC, delta_degF: only differences (kelvin is also an absolute scale)."""
+    return any(name.startswith("delta_") for name in unit._units)
+
+
+def _with_differences(unit: Any) -> Any:
+    """``unit`` with each offset temperature unit in it replaced by its difference unit."""
+    result = U.dimensionless
+    for name, power in unit._units.items():
+        part = ureg.Unit(name)
+        if not Quantity(1, part)._is_multiplicative:
+            part = ureg.Unit(f"delta_{name}")
+        result = result * part**power
+    return result
+
+
+def _difference_of(unit: Any) -> Any:
+    """The difference unit of an offset temperature unit: degC -> delta_degC, degF -> delta_degF."""
+    (name, power), *rest = unit._units.items()
+    if rest or power != 1:
+        raise pint.DimensionalityError(unit, U.delta_degC, extra_msg=": not a temperature")
+    return ureg.Unit(f"delta_{name}")
 
 
 def format_quantity(quantity: Any) -> str:
@@ -172,3 +264,66 @@ def to_rpm(speed: Any) -> Any:
     if angle != 1:
         raise pint.DimensionalityError(unit, U.rpm)
     return speed.to(U.rpm)
+
+
+#: Spellings of :func:`canonical_unit` where pint's own symbol is not ASCII or
+#: not what the lab writes (pint: ``°C``, ``Δ°C``, ``µm``).
+_CANONICAL_SYMBOLS = {
+    "degree_Celsius": "degC",
+    "delta_degree_Celsius": "delta_degC",
+    "degree_Fahrenheit": "degF",
+    "delta_degree_Fahrenheit": "delta_degF",
+    "revolutions_per_minute": "rpm",
+    "percent": "%",
+}
+
+
+def canonical_unit(unit: Any) -> str:
+    """The one spelling of ``unit`` in everything labctl exports: ASCII, pint-parsable.
+
+    ``unit``: a :class:`pint.Unit`, a quantity (its unit) or a string pint
+    reads (``"mW / cm ** 2"``, ``"°C"``). Symbols, ``*`` between factors of the
+    numerator, ``/`` before the denominator, ``^`` for powers, ``u`` for micro:
+    ``"degC"``, ``"rpm"``, ``"nm"``, ``"mW/cm^2"``, ``"mJ/cm^2"``, ``"uC/cm^2"``,
+    ``"rpm/s"``; ``""`` for a dimensionless number. Never pint's default
+    ``"mW / cm ** 2"``, so one channel or column has one spelling whatever
+    produced it. Raises :class:`pint.UndefinedUnitError` for a string pint
+    cannot read.
+    """
+    if isinstance(unit, Quantity):
+        unit = unit.units
+    if isinstance(unit, str):
+        return _canonical_of_text(unit)
+    return _canonical_of_unit(unit)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_of_text(text: str) -> str:
+    # Parsing a unit string costs about 100 us: the few spellings a store holds are cached.
+    return _canonical_of_unit(ureg.Unit(text)) if text.strip() else ""
+
+
+def _canonical_of_unit(unit: Any) -> str:
+    return _canonical_of_container(unit._units)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_of_container(units: Any) -> str:
+    # Cached by pint's (hashable) units container: a driver's readings pass here
+    # on every sample, and building the text costs up to 60 us a compound unit.
+    def factor(name: str, power: float) -> str:
+        symbol = _CANONICAL_SYMBOLS.get(name) or ureg.get_symbol(name)
+        symbol = symbol.replace("µ", "u").replace("μ", "u")
+        exponent = abs(power)
+        if exponent == 1:
+            return symbol
+        return f"{symbol}^{exponent:g}"
+
+    items = list(units.items())
+    numerator = [factor(name, power) for name, power in items if power > 0]
+    denominator = [factor(name, power) for name, power in items if power < 0]
+    top = "*".join(numerator) or ("1" if denominator else "")
+    if not denominator:
+        return top
+    bottom = denominator[0] if len(denominator) == 1 else f"({'*'.join(denominator)})"
+    return f"{top}/{bottom}"

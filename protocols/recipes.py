@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pint import DimensionalityError
+
 from labctl.errors import RecipeError
 from labctl.files import read_toml
-from labctl.units import Q_, to_rpm, ureg
+from labctl.units import Q_, as_quantity, ureg
 
 __all__ = ["COMMON", "Parameter", "load_recipe", "resolve_parameters"]
 
@@ -83,9 +85,20 @@ class Parameter:
                     field=where,
                 )
             try:
-                quantity: Any = ureg.Quantity(raw.strip())
-                # rpm: a frequency counts turns (100 Hz is 6000 rpm, not pint's 955)
-                value = to_rpm(quantity) if self.unit == "rpm" else quantity.to(self.unit)
+                # as an engineer means it: 100 Hz is 6000 rpm, "5 degC/min" is 5 K/min
+                value = as_quantity(raw.strip(), ureg.Unit(self.unit))
+            except DimensionalityError as exc:
+                # extra_msg says why when it is not the dimension (a difference, not a temperature)
+                problem = (
+                    f"{raw!r}{exc.extra_msg}"
+                    if exc.extra_msg
+                    else f"{raw!r} is not a quantity in {self.unit}"
+                )
+                raise RecipeError(
+                    f"{problem} ({self.allowed()})", source=source, field=where
+                ) from None
+            except TypeError as exc:  # a bare number where a unit is needed
+                raise RecipeError(f"{exc} ({self.allowed()})", source=source, field=where) from None
             except Exception:
                 raise RecipeError(
                     f"{raw!r} is not a quantity in {self.unit} ({self.allowed()})",

@@ -68,3 +68,43 @@ def test_a_recipe_speed_in_hz_spins_at_sixty_times_that_in_rpm() -> None:
 
     values = resolve_parameters(PROTOCOLS["claim14"].parameters, {}, ["coat_speed=50 Hz"])
     assert values["coat_speed"].m_as("rpm") == pytest.approx(3000.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [
+        ("100 Hz", "rpm", Q_(6000.0, "rpm")),  # pint alone: 955 rpm
+        ("50 rps", "rpm", Q_(3000.0, "rpm")),
+        ("2 degC", "delta_degC", Q_(2.0, "delta_degC")),  # pint alone: refused
+        ("9 degF", "delta_degC", Q_(5.0, "delta_degC")),
+        ("2 K", "delta_degC", Q_(2.0, "delta_degC")),
+        ("5 degC/min", "delta_degC/min", Q_(5.0, "delta_degC/min")),  # pint alone: 278.15
+        ("5 degC/min", "K/s", Q_(5.0 / 60, "K/s")),
+        ("373.15 K", "degC", Q_(100.0, "degC")),  # kelvin is also absolute
+        ("212 degF", "degC", Q_(100.0, "degC")),
+        ("-5 degC", "degC", Q_(-5.0, "degC")),
+        ("50 %", "dimensionless", Q_(0.5, "dimensionless")),
+        ("1e-4 J/cm^2", "mJ/cm**2", Q_(0.1, "mJ/cm**2")),
+        ("3000rpm", "rpm", Q_(3000.0, "rpm")),
+    ],
+)
+def test_user_quantities_mean_what_an_engineer_means(
+    text: str, unit: str, expected: object
+) -> None:
+    value = as_quantity(text, ureg.Unit(unit))
+    assert value.units == ureg.Unit(unit)
+    assert value.magnitude == pytest.approx(expected.m_as(unit))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "says"),
+    [
+        ("10 delta_degC", "degC", "a temperature difference is not a temperature"),
+        ("0.5", "percent", "needs a unit"),  # pint alone: 50 %
+        ("30", "s", "needs a unit"),
+        ("3 mm", "rpm", "mm"),
+    ],
+)
+def test_ambiguous_or_wrong_quantities_are_refused(text: str, unit: str, says: str) -> None:
+    with pytest.raises((TypeError, pint.PintError), match=says):
+        as_quantity(text, ureg.Unit(unit))
