@@ -17,6 +17,12 @@ Values cross the driver boundary as pint quantities from
 :mod:`labctl.units`. A setter checks dimension and range *before* a byte is
 sent and raises :class:`~labctl.errors.SetpointError` naming the command, the
 value and the allowed range.
+
+The station-file settings a driver accepts are declared the same way, as
+data: ``station_settings = Settings(Setting(...), ...)`` (see
+:mod:`labctl.settings`). The station checks a file against them when it
+loads, before any port opens; the driver receives them converted
+(quantities, defaults filled in) in :attr:`Instrument.settings`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any, ClassVar
 
 from labctl.clock import Clock, RealClock
 from labctl.errors import GarbledReply, SetpointError
+from labctl.settings import Settings, declared_settings
 from labctl.transport import LinkSettings, Transport
 from labctl.units import Q_, Quantity, U, fast_quantity
 
@@ -233,6 +240,8 @@ class Instrument:
     model: ClassVar[str] = "unknown"
     #: Link settings the real instrument uses; a station file may override.
     link_defaults: ClassVar[LinkSettings] = LinkSettings()
+    #: The ``[roles.<role>.settings]`` keys this driver accepts (none here).
+    station_settings: ClassVar[Settings] = Settings()
 
     def __init__(
         self,
@@ -245,8 +254,13 @@ class Instrument:
         self.transport = transport
         self.name = name or f"{self.model} at {transport.name}"
         self.clock: Clock = clock or RealClock()
-        #: Station-file settings for this instrument (validated by the driver).
-        self.settings: dict[str, Any] = dict(settings or {})
+        #: Station-file settings, checked against :attr:`station_settings` and
+        #: converted (quantities), every declared key present (``None``: not
+        #: given and no default). A station hands them over checked already;
+        #: checking again costs microseconds and covers a driver built by hand.
+        self.settings: dict[str, Any] = declared_settings(type(self)).validate(
+            settings or {}, source=self.name, prefix="settings"
+        )
         self.identity: Identity | None = None
 
     # -- framing: one place per driver ---------------------------------------
@@ -310,7 +324,7 @@ class Instrument:
             "serial": identity.serial if identity else "unknown",
             "firmware": identity.firmware if identity else "unknown",
             "link": self.transport.name,
-            "settings": {key: str(value) for key, value in self.settings.items()},
+            "settings": declared_settings(type(self)).show(self.settings),
         }
 
     def wait(self, duration: Any) -> None:

@@ -21,105 +21,162 @@ clear error, an e-beam writer would accept them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from labctl.clock import Clock, RealClock
-from labctl.errors import HardwareStateError, InputError, SetpointError
-from labctl.units import Q_, U, as_quantity, dose_kind, format_quantity
+from labctl.errors import HardwareStateError, SetpointError
+from labctl.settings import Rule, Setting, Settings, fraction, integer, list_of, quantity
+from labctl.units import Q_, U, dose_kind, format_quantity
 
 from .newport_esp300 import EspAxis
-from .thorlabs_dc2200 import ThorlabsDC2200
+from .thorlabs_dc2200 import MAX_CURRENT, ThorlabsDC2200
 from .thorlabs_pm100d import ThorlabsPM100D
 from .thorlabs_sc10 import MAX_TIME_MS, ThorlabsSC10
 
-__all__ = ["Calibration", "ExposureRecord", "ExposureSettings", "ExposureTool"]
+__all__ = [
+    "EXPOSURE_SETTINGS",
+    "Calibration",
+    "ExposureRecord",
+    "ExposureSettings",
+    "ExposureTool",
+]
 
 #: How often ``closed?`` is polled after the open time has run out (s).
 CLOSE_POLL = 0.01
+#: Largest shutter offset a station may declare (ms, either sign).
+MAX_SHUTTER_OFFSET_MS = 20.0
+
+
+#: The ``[exposure]`` table of a station file: every key, its unit, range and
+#: default. The station checks a file against it when it loads (the tool is
+#: registered for that table in the ``labctl.composites`` entry-point group).
+EXPOSURE_SETTINGS = Settings(
+    Setting(
+        "led_current",
+        quantity("A", above=0, high=MAX_CURRENT, example="1.0 A"),
+        "LED current for exposures and calibration; the LED head's own limit is read at connect.",
+        default="1.0 A",
+    ),
+    Setting(
+        "min_open_time",
+        quantity("ms", 1, MAX_TIME_MS, example="20 ms"),
+        "Shortest open time the shutter repeats reliably.",
+        default="20 ms",
+    ),
+    Setting(
+        "max_open_time",
+        quantity("ms", 1, MAX_TIME_MS, example="600000 ms"),
+        "Longest open time allowed (the SC10 takes six digits of ms).",
+        default=f"{MAX_TIME_MS} ms",
+    ),
+    Setting(
+        "shutter_offset",
+        # A shutter's opening and closing delays differ by a few ms; tens of
+        # ms would be a broken shutter or a mistyped sign.
+        quantity("ms", -MAX_SHUTTER_OFFSET_MS, MAX_SHUTTER_OFFSET_MS, example="1.5 ms"),
+        "Measured minus programmed open time (shutter calibration); added in the delivered dose.",
+        default="0.0 ms",
+    ),
+    Setting(
+        "meter_position",
+        list_of(quantity("mm", -300, 300, example="-40 mm"), 2, names=("x", "y")),
+        "Stage position that puts the meter head under the beam; travel is checked at connect.",
+        default=["-40.0 mm", "0.0 mm"],
+    ),
+    Setting(
+        "calibration_readings",
+        integer(1, 1000),
+        "Meter readings averaged in a calibration.",
+        default=5,
+    ),
+    Setting(
+        "settle_time",
+        quantity("s", 0, 60, example="0.5 s"),
+        "Wait after opening before reading the meter.",
+        default="0.5 s",
+    ),
+    Setting(
+        "calibration_max_age",
+        quantity("s", above=0, high=86400, example="900 s"),
+        "A calibration older than this is renewed before an exposure.",
+        default="900.0 s",
+    ),
+    Setting(
+        "current_tolerance",
+        fraction(above=0, high=0.5),
+        "Allowed LED current deviation from its setpoint before firing.",
+        default=0.02,
+    ),
+    Setting(
+        "close_timeout",
+        quantity("s", above=0, high=60, example="1 s"),
+        "Extra time allowed for the shutter to report closed.",
+        default="1.0 s",
+    ),
+    Setting(
+        "min_irradiance",
+        quantity("mW/cm**2", 0, 1000, example="0.1 mW/cm**2"),
+        "A calibration below this means the source is not lighting (LED, shutter, meter).",
+        default="0.1 mW/cm**2",
+    ),
+    rules=(
+        Rule(
+            ("min_open_time", "max_open_time"),
+            "min_open_time < max_open_time",
+            lambda v: bool(v["min_open_time"] < v["max_open_time"]),
+        ),
+        Rule(
+            ("shutter_offset", "min_open_time"),
+            "min_open_time + shutter_offset > 0 ms (the shortest exposure must open)",
+            lambda v: bool((v["min_open_time"] + v["shutter_offset"]).magnitude > 0),
+        ),
+    ),
+)
+
+
+_DEFAULTS = EXPOSURE_SETTINGS.defaults()
 
 
 @dataclass(frozen=True)
 class ExposureSettings:
-    """The ``[exposure]`` table of a station file, as quantities."""
+    """The ``[exposure]`` table of a station file, as quantities (see :data:`EXPOSURE_SETTINGS`)."""
 
     #: LED current for exposures and for calibration (A).
-    led_current: Any = field(default_factory=lambda: Q_(1.0, U.A))
+    led_current: Any = field(default_factory=lambda: _DEFAULTS["led_current"])
     #: Shortest open time the shutter repeats reliably (ms).
-    min_open_time: Any = field(default_factory=lambda: Q_(20, U.ms))
+    min_open_time: Any = field(default_factory=lambda: _DEFAULTS["min_open_time"])
     #: Longest open time allowed (ms); the SC10 takes at most 999999 ms.
-    max_open_time: Any = field(default_factory=lambda: Q_(MAX_TIME_MS, U.ms))
+    max_open_time: Any = field(default_factory=lambda: _DEFAULTS["max_open_time"])
     #: Measured open time minus programmed open time (ms), from a shutter
     #: calibration; added to the programmed time in the delivered dose.
-    shutter_offset: Any = field(default_factory=lambda: Q_(0.0, U.ms))
+    shutter_offset: Any = field(default_factory=lambda: _DEFAULTS["shutter_offset"])
     #: Stage position (mm) that puts the meter head under the beam.
-    meter_position: tuple[Any, Any] = field(
-        default_factory=lambda: (Q_(-40.0, U.mm), Q_(0.0, U.mm))
-    )
+    meter_position: tuple[Any, Any] = field(default_factory=lambda: _DEFAULTS["meter_position"])
     #: Meter readings averaged in a calibration.
-    calibration_readings: int = 5
+    calibration_readings: int = field(default_factory=lambda: _DEFAULTS["calibration_readings"])
     #: Wait after opening before reading the meter (s).
-    settle_time: Any = field(default_factory=lambda: Q_(0.5, U.s))
+    settle_time: Any = field(default_factory=lambda: _DEFAULTS["settle_time"])
     #: A calibration older than this is renewed before an exposure (s).
-    calibration_max_age: Any = field(default_factory=lambda: Q_(900.0, U.s))
+    calibration_max_age: Any = field(default_factory=lambda: _DEFAULTS["calibration_max_age"])
     #: Allowed LED current deviation from setpoint before firing (fraction).
-    current_tolerance: float = 0.02
+    current_tolerance: float = field(default_factory=lambda: _DEFAULTS["current_tolerance"])
     #: Extra time allowed for the shutter to report closed (s).
-    close_timeout: Any = field(default_factory=lambda: Q_(1.0, U.s))
+    close_timeout: Any = field(default_factory=lambda: _DEFAULTS["close_timeout"])
     #: A calibration below this irradiance means the source is not lighting
     #: (a failed LED, a closed shutter, the meter not under the beam).
-    min_irradiance: Any = field(default_factory=lambda: Q_(0.1, U.mW_per_cm2))
+    min_irradiance: Any = field(default_factory=lambda: _DEFAULTS["min_irradiance"])
 
     @classmethod
-    def from_table(cls, table: dict[str, Any], source: str) -> ExposureSettings:
-        """Build from a station file's ``[exposure]`` table (strings with units)."""
-        units = {
-            "led_current": U.A,
-            "min_open_time": U.ms,
-            "max_open_time": U.ms,
-            "shutter_offset": U.ms,
-            "settle_time": U.s,
-            "calibration_max_age": U.s,
-            "close_timeout": U.s,
-            "min_irradiance": U.mW_per_cm2,
-        }
-        values: dict[str, Any] = {}
-        for key, raw in table.items():
-            where = f"exposure.{key}"
-            try:
-                if key in units:
-                    values[key] = as_quantity(raw, units[key])
-                elif key == "meter_position":
-                    x, y = raw
-                    values[key] = (as_quantity(x, U.mm), as_quantity(y, U.mm))
-                elif key == "calibration_readings":
-                    if not isinstance(raw, int) or not 1 <= raw <= 1000:
-                        raise ValueError("a whole number from 1 to 1000")
-                    values[key] = raw
-                elif key == "current_tolerance":
-                    values[key] = float(raw)
-                else:
-                    known = sorted(
-                        [*units, "meter_position", "calibration_readings", "current_tolerance"]
-                    )
-                    raise InputError(f"unknown setting; known: {known}", source=source, field=where)
-            except InputError:
-                raise
-            except Exception as exc:
-                raise InputError(
-                    f"{raw!r} is not valid: {exc}", source=source, field=where
-                ) from None
-        settings = cls(**values)
-        low, high = settings.min_open_time, settings.max_open_time
-        if not Q_(1, U.ms) <= low < high <= Q_(MAX_TIME_MS, U.ms):
-            raise InputError(
-                f"need 1 ms <= min_open_time < max_open_time <= {MAX_TIME_MS} ms, "
-                f"got {format_quantity(low)} and {format_quantity(high)}",
-                source=source,
-                field="exposure.min_open_time",
-            )
-        return settings
+    def from_table(cls, table: Mapping[str, Any], source: str) -> ExposureSettings:
+        """Build from a station file's ``[exposure]`` table, checked by :data:`EXPOSURE_SETTINGS`.
+
+        Takes text with units (``"20 ms"``) or values a station converted
+        already; raises :class:`~labctl.errors.InputError` naming the field.
+        """
+        return cls(**EXPOSURE_SETTINGS.validate(table, source=source, prefix="exposure"))
 
 
 @dataclass(frozen=True)
@@ -154,6 +211,9 @@ class ExposureRecord:
 class ExposureTool:
     """Flood exposure through an LED, a timed shutter, a meter and a stage."""
 
+    #: The station file's ``[exposure]`` table (the composite's own settings).
+    station_settings: ClassVar[Settings] = EXPOSURE_SETTINGS
+
     def __init__(
         self,
         source: ThorlabsDC2200,
@@ -180,7 +240,7 @@ class ExposureTool:
         config = station.config
         settings = ExposureSettings.from_table(config.exposure, config.source)
         stage = station["exposure_stage"]
-        axes = [int(a) for a in config.roles["exposure_stage"].settings.get("axes", [1])]
+        axes = list(stage.settings.get("axes") or (1,))
         return cls(
             station["exposure_source"],
             station["exposure_shutter"],

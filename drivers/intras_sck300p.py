@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from labctl.errors import HardwareStateError, InstrumentError, SetpointError
+from labctl.settings import Setting, Settings, integer, table
 from labctl.transport import LinkSettings
 from labctl.units import Q_, U
 
@@ -71,6 +72,32 @@ class IntrasSCK300P(Instrument):
     maker: ClassVar[str] = "Intras"
     model: ClassVar[str] = "SCK-300P"
     link_defaults: ClassVar[LinkSettings] = LinkSettings(baud_rate=19200, timeout=1.0)
+    station_settings: ClassVar[Settings] = Settings(
+        Setting(
+            "calibration",
+            table(
+                Setting(
+                    "start_pwm",
+                    integer(0, 9999),
+                    "Motor calibration sent at connect: PWM at start-up.",
+                    default=DEFAULT_CALIBRATION["start_pwm"],
+                ),
+                Setting(
+                    "slope",
+                    integer(0, 9999),
+                    "Motor calibration sent at connect: speed-to-PWM slope.",
+                    default=DEFAULT_CALIBRATION["slope"],
+                ),
+                Setting(
+                    "intercept",
+                    integer(0, 9999),
+                    "Motor calibration sent at connect: speed-to-PWM intercept.",
+                    default=DEFAULT_CALIBRATION["intercept"],
+                ),
+            ),
+            "Motor calibration sent at connect (a known client's values by default).",
+        ),
+    )
 
     speed = measurement("GetRPM", "Measured spindle speed (rpm).", unit=U.rpm, parse=int)
     target_speed = setting(
@@ -188,7 +215,7 @@ class IntrasSCK300P(Instrument):
         return Identity(self.maker, self.model, "unknown", firmware)
 
     def _configure_session(self) -> None:
-        calibration = {**DEFAULT_CALIBRATION, **self.settings.get("calibration", {})}
+        calibration = self.settings["calibration"]
         self.start_pwm = calibration["start_pwm"]
         self.slope = calibration["slope"]
         self.intercept = calibration["intercept"]

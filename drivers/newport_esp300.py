@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from labctl.errors import HardwareStateError, InstrumentError, InstrumentTimeout, SetpointError
+from labctl.settings import Setting, Settings, integer, list_of
 from labctl.transport import LinkSettings
 from labctl.units import Q_, U
 
@@ -62,6 +63,14 @@ class NewportESP300(Instrument):
     maker: ClassVar[str] = "Newport"
     model: ClassVar[str] = "ESP300"
     link_defaults: ClassVar[LinkSettings] = LinkSettings(baud_rate=19200, timeout=2.0)
+    station_settings: ClassVar[Settings] = Settings(
+        Setting(
+            "axes",
+            list_of(integer(1, 3), (1, 3), unique=True),
+            "Axes configured at connect; the exposure tool moves the first as x, the second as y.",
+            default=[1],
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,8 +109,8 @@ class NewportESP300(Instrument):
 
     def _configure_session(self) -> None:
         self.clear_errors()
-        for number in self.settings.get("axes", [1]):
-            self.axis(int(number)).configure()
+        for number in self.settings["axes"]:
+            self.axis(number).configure()
 
     def clear_errors(self) -> list[tuple[int, int, str]]:
         """Pop the 10-deep error FIFO until empty; return what was in it."""

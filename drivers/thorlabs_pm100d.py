@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from labctl.errors import HardwareStateError, InputError
-from labctl.units import Q_, U, as_quantity
+from labctl.settings import Setting, Settings, quantity
+from labctl.units import Q_, U
 
 from .base import control, measurement
 from .scpi import ScpiInstrument
@@ -62,6 +63,22 @@ class ThorlabsPM100D(ScpiInstrument):
 
     maker: ClassVar[str] = "Thorlabs"
     model: ClassVar[str] = "PM100D"
+    station_settings: ClassVar[Settings] = Settings(
+        Setting(
+            "aperture_area",
+            # The largest Thorlabs head aperture (ES245C, 45 mm) is 15.9 cm^2.
+            quantity("cm**2", above=0, high=20, example="0.709 cm**2"),
+            "Sensor aperture area; turns the measured power into irradiance.",
+            required=True,
+        ),
+        Setting(
+            "wavelength",
+            # Thorlabs photodiode and thermal heads span 185 nm to 25 um; the
+            # attached head's own range is read and checked at connect.
+            quantity("nm", 185, 25000, example="365 nm"),
+            "Correction wavelength set at connect (when the head allows it).",
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,21 +146,22 @@ class ThorlabsPM100D(ScpiInstrument):
         self.wavelength_range = (low, high)
         self.power_unit = "W"
         self.auto_range = True
-        wavelength = self.settings.get("wavelength")
+        wavelength = self.settings["wavelength"]
         if wavelength is not None and self.sensor.wavelength_settable:
-            self.wavelength = as_quantity(wavelength, U.nm)
+            self.wavelength = wavelength
 
     @property
     def aperture_area(self) -> Any:
         """The sensor's aperture area (cm^2), from the station settings."""
-        area = self.settings.get("aperture_area")
+        area = self.settings["aperture_area"]
         if area is None:
+            # Only a meter built by hand gets here: a station file must give it.
             raise InputError(
                 "the meter's aperture area is needed to turn power into irradiance",
                 source=self.name,
                 field="settings.aperture_area",
             )
-        return as_quantity(area, U.cm2)
+        return area
 
     def irradiance(self) -> Any:
         """Measured irradiance (mW/cm^2): power over the aperture area."""

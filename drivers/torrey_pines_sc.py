@@ -29,8 +29,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from labctl.errors import GarbledReply, InputError, InstrumentError
+from labctl.settings import Rule, Setting, Settings, list_of, quantity
 from labctl.transport import LinkSettings
-from labctl.units import Q_, U, as_quantity, fast_quantity
+from labctl.units import Q_, U, fast_quantity
 
 from .base import Identity, Instrument, control
 
@@ -43,6 +44,12 @@ MODEL_RANGES: dict[str, tuple[float, float]] = {
     "SC": (-10.0, 110.0),
     "HP": (10.0, 350.0),
 }
+
+#: Setpoints any known model takes (C): what a station file may give.
+TEMPERATURE_LIMITS = (
+    min(low for low, _ in MODEL_RANGES.values()),
+    max(high for _, high in MODEL_RANGES.values()),
+)
 
 _COMMAND_END = b"\r"
 _REPLY_END = b"\r\n"
@@ -60,6 +67,31 @@ class TorreyPinesHotplate(Instrument):
     maker: ClassVar[str] = "Torrey Pines Scientific"
     model: ClassVar[str] = "SC-series"
     link_defaults: ClassVar[LinkSettings] = LINK
+    station_settings: ClassVar[Settings] = Settings(
+        Setting(
+            "temperature_range",
+            list_of(
+                quantity("degC", *TEMPERATURE_LIMITS), 2, increasing=True, names=("low", "high")
+            ),
+            "Setpoint range used instead of the model's; required for a model labctl lacks.",
+        ),
+        Setting(
+            "standby_temperature",
+            quantity("degC", *TEMPERATURE_LIMITS),
+            "Standby setpoint; without it standby is idle (no plate power).",
+        ),
+        rules=(
+            Rule(
+                ("standby_temperature", "temperature_range"),
+                "standby_temperature within temperature_range",
+                lambda v: (
+                    v["temperature_range"][0]
+                    <= v["standby_temperature"]
+                    <= v["temperature_range"][1]
+                ),
+            ),
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -116,9 +148,9 @@ class TorreyPinesHotplate(Instrument):
         assert self.identity is not None
         model = self.identity.model
         prefix = next((p for p in MODEL_RANGES if model.startswith(p)), None)
-        override = self.settings.get("temperature_range")
+        override = self.settings["temperature_range"]
         if override is not None:
-            low, high = (as_quantity(v, U.degC) for v in override)
+            low, high = override
         elif prefix is not None:
             low, high = (Q_(v, U.degC) for v in MODEL_RANGES[prefix])
         else:
@@ -161,11 +193,11 @@ class TorreyPinesHotplate(Instrument):
 
     def standby(self) -> None:
         """Go to standby: the station's ``standby_temperature``, or idle (no power)."""
-        standby = self.settings.get("standby_temperature")
+        standby = self.settings["standby_temperature"]
         if standby is None:
             self.enter_idle()
         else:
-            self.heat_to(as_quantity(standby, U.degC))
+            self.heat_to(standby)
 
     def safe_state(self) -> None:
         """Hotplate to standby."""

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from pint import DimensionalityError
 
 from labctl.errors import InstrumentError, SetpointError
+from labctl.settings import Setting, Settings, quantity, text
 from labctl.transport import LinkSettings
 from labctl.units import Q_, U, magnitude
 
@@ -43,6 +44,8 @@ _END = b"\r\n"
 STATUSES = ("Acquiring Data", "Waiting to Acquire Data", "Initializing")
 #: Default patience for RunRecipe (s): a map can take minutes.
 RECIPE_TIMEOUT = 600.0
+#: Longest patience a station may give RunRecipe (s): a dense map, not a hung PC.
+MAX_RECIPE_TIMEOUT = 14400.0
 #: Mapping-stage travel assumed for MoveTo (mm, each axis).
 STAGE_HALF_TRAVEL = 100.0
 
@@ -97,6 +100,16 @@ class WoollamCompleteEASE(Instrument):
     maker: ClassVar[str] = "J.A. Woollam"
     model: ClassVar[str] = "CompleteEASE"
     link_defaults: ClassVar[LinkSettings] = LinkSettings(timeout=5.0)
+    station_settings: ClassVar[Settings] = Settings(
+        Setting("model", text(64), "Model to record as the identity (the socket reports none)."),
+        Setting("serial", text(64), "Serial number to record as the identity."),
+        Setting(
+            "recipe_timeout",
+            quantity("s", above=0, high=MAX_RECIPE_TIMEOUT, example="600 s"),
+            "Longest wait for one RunRecipe (measurement and fit; a map takes minutes).",
+            default=f"{RECIPE_TIMEOUT} s",
+        ),
+    )
 
     status = measurement("Status()", "Acquisition status text.", parse=str)
 
@@ -115,8 +128,8 @@ class WoollamCompleteEASE(Instrument):
             raise self._garbled(f"Status() answered {status!r}, not a CompleteEASE status")
         return Identity(
             self.maker,
-            str(self.settings.get("model", self.model)),
-            str(self.settings.get("serial", "unknown")),
+            self.settings["model"] or self.model,
+            self.settings["serial"] or "unknown",
             "unknown",
         )
 
@@ -141,12 +154,12 @@ class WoollamCompleteEASE(Instrument):
     def move_to(self, x: Any, y: Any) -> None:
         """Move the mapping stage to (x, y) in mm (assumed ``MoveTo``)."""
         coordinates = []
-        for axis, quantity in (("x", x), ("y", y)):
+        for axis, position in (("x", x), ("y", y)):
             try:
-                value = magnitude(quantity, U.mm)
+                value = magnitude(position, U.mm)
             except (TypeError, DimensionalityError):
                 raise SetpointError(
-                    f"{quantity!r} is not a length", source=self.name, field=f"MoveTo {axis}"
+                    f"{position!r} is not a length", source=self.name, field=f"MoveTo {axis}"
                 ) from None
             coordinates.append(value)
         xs, ys = coordinates
@@ -174,7 +187,7 @@ class WoollamCompleteEASE(Instrument):
                 source=self.name,
                 field="RunRecipe",
             )
-        timeout = Q_(float(self.settings.get("recipe_timeout", RECIPE_TIMEOUT)), U.s)
+        timeout = self.settings["recipe_timeout"]
         with self.transport.temporary_timeout(timeout):
             reply = self.ask(f"RunRecipe({recipe}/{export_file})")
         try:

@@ -31,6 +31,7 @@ __all__ = [
     "analyze_contrast",
     "analyze_spin_curve",
     "contrast_from_store",
+    "result_rows",
     "spin_curve_from_store",
     "thickness_map",
 ]
@@ -178,9 +179,21 @@ def analyze_bake(
 # -- from the run store --------------------------------------------------------------
 
 
+def result_rows(store: Any, run_id: str) -> list[dict[str, Any]]:
+    """The measurements a run's results use: all but those of replaced wafers.
+
+    A wafer quarantined and then replaced (unattended runs) had its part of the
+    experiment done again on its replacement; its own measurements stay in the
+    store but the results are the replacement's.
+    """
+    replaced = {i["replaces"] for i in store.wafers(run_id).values() if i.get("replaces")}
+    rows: list[dict[str, Any]] = store.measurement_rows(run_id)
+    return [r for r in rows if r["wafer_id"] not in replaced]
+
+
 def contrast_from_store(store: Any, run_id: str, wafer: str | None = None) -> ContrastResult:
     """The contrast curve of a run: before/after pairs by site, delivered doses."""
-    rows = store.measurement_rows(run_id)
+    rows = result_rows(store, run_id)
     before = {(r["wafer_id"], r["site"]): r for r in rows if r["label"] == "before"}
     pairs = [
         (
@@ -203,7 +216,7 @@ def spin_curve_from_store(
     store: Any, run_id: str
 ) -> tuple[SpinCurveResult, dict[str, ThicknessMap]]:
     """The spin curve of a run: one mean thickness per wafer against its coat speed."""
-    rows = store.measurement_rows(run_id)
+    rows = result_rows(store, run_id)
     speeds: dict[str, float] = {}
     for step in store.steps(run_id):
         if step["name"] == "coat" and step["status"] == "finished":

@@ -993,6 +993,20 @@ def _label_speed(table: _Table, row: _ExportRow) -> float | None:
     return speed
 
 
+def _coat_speed_cell(cell: str) -> tuple[Any, Any]:
+    """(value, unit) of the coat speed in a steps CSV's ``parameters`` cell.
+
+    The export writes JSON with quantities as ``{"value": ..., "unit": ...}``;
+    exports made before it wrote a Python repr with ``{'__quantity__': [value, unit]}``.
+    """
+    try:
+        speed = json.loads(cell)["speed"]
+        return speed["value"], speed["unit"]
+    except (ValueError, TypeError, KeyError):
+        value, unit = ast.literal_eval(cell)["speed"]["__quantity__"]
+        return value, unit
+
+
 def _coat_speeds(path: Path) -> dict[tuple[str, str], float]:
     """``{(run, wafer): coat speed in rpm}`` from the finished coat steps of a steps CSV."""
     table = _read_table(path, "the steps CSV of labctl export (name, wafer_id, parameters)")
@@ -1013,8 +1027,7 @@ def _coat_speeds(path: Path) -> dict[tuple[str, str], float]:
         where = f"line {line}, column 'parameters'"
         allowed = "the coat step's parameters as labctl export writes them"
         try:
-            parameters = ast.literal_eval(cells[index("parameters")])
-            value, unit = parameters["speed"]["__quantity__"]
+            value, unit = _coat_speed_cell(cells[index("parameters")])
             speed = speed_in_rpm(float(value), str(unit))
         except Exception:  # a hand-edited cell can fail in many ways; each means "no speed"
             raise InputError(

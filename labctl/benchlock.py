@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import BenchBusy, StorageError
+from .private import data_directory, open_append
 
 __all__ = ["HELD_BY_ENV", "LOCK_FILE", "BenchLock", "held_by_parent"]
 
@@ -94,8 +95,9 @@ class BenchLock:
         if self._handle is not None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+            data_directory(self.path.parent)  # warns (once) if others can get in
+            # Held open; owner-only (or group-readable when asked), like every labctl file.
+            handle = os.fdopen(open_append(self.path, read=True), "a+", encoding="utf-8")
         except OSError as exc:
             raise StorageError.from_os_error(exc, self.path) from exc
         deadline = time.monotonic() + wait

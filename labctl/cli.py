@@ -32,8 +32,29 @@ def _fail(message: str, code: int) -> NoReturn:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="labctl", prog_name="labctl")
-def cli() -> None:
+@click.option(
+    "--group-readable",
+    is_flag=True,
+    help="Let your group read what this command writes: directories 0750, files 0640"
+    " (default owner-only, 0700/0600; also LABCTL_GROUP_READABLE=1).",
+)
+def cli(group_readable: bool) -> None:
     """Control and record a negative-resist process bench (coat, bake, expose, develop, measure)."""
+    from .private import group_readable as group_setting
+    from .private import set_group_readable
+
+    if group_readable:
+        set_group_readable(True)  # in the environment: the run's child processes inherit it
+    else:
+        group_setting()  # a mistyped LABCTL_GROUP_READABLE is one line, exit 2, before any write
+
+
+def _allow_import_option(function: Any) -> Any:
+    return click.option(
+        "--allow-import",
+        is_flag=True,
+        help='Trust the station file to import code: allow driver = "module:Class".',
+    )(function)
 
 
 @cli.command()
@@ -44,7 +65,8 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Station file (TOML) mapping roles to instruments.",
 )
-def check(sim: bool, station_file: Path | None) -> None:
+@_allow_import_option
+def check(sim: bool, station_file: Path | None, allow_import: bool) -> None:
     """Connect every role of a station and show who answered.
 
     Prints a table (role, instrument, identity, link). Exits 1 naming each
@@ -56,7 +78,7 @@ def check(sim: bool, station_file: Path | None) -> None:
         _fail("give exactly one of --sim or --station FILE", EXIT_BAD_INPUT)
     path = builtin_sim_station_path() if sim else station_file
     assert path is not None
-    station = Station.from_file(path)
+    station = Station.from_file(path, allow_import=allow_import)
     try:
         results = station.connect()
     finally:
@@ -161,6 +183,7 @@ def _run_options(function: Any) -> Any:
         click.option(
             "--seed", type=int, default=0, show_default=True, help="Seed of the virtual bench."
         ),
+        _allow_import_option,
     ]
     for option in reversed(options):
         function = option(function)
@@ -173,31 +196,19 @@ def _data_dir(value: Path | None) -> Path:
     return value if value is not None else default_data_dir()
 
 
-def _progress_runner(total: int) -> Any:
-    """A rich progress bar with ETA, advanced once per step."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def _progress_runner() -> Any:
+    """The run's progress display: a bar on a terminal, one log line per step elsewhere.
 
-    progress = Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    task = progress.add_task("starting", total=total)
+    Called with each step (:class:`labctl.progress.StepProgress`); the total
+    comes from the engine (the protocol's plan). See :mod:`labctl.progress`.
+    """
+    from .progress import display_for
 
-    def advance(description: str) -> None:
-        progress.update(task, advance=1, description=description)
+    return display_for()
 
-    return progress, advance
+
+#: Run statuses after which the protocol ran to its end (the bar ends full).
+_RAN_TO_END = ("completed", "incomplete")
 
 
 def _report(outcome: Any) -> None:
@@ -234,6 +245,7 @@ def _supervised(
     station_file: Path | None,
     seed: int,
     unattended: bool,
+    allow_import: bool = False,
 ) -> NoReturn:
     """Run ``labctl <arguments>`` in a supervised child and exit as it did.
 
@@ -250,6 +262,7 @@ def _supervised(
         seed=seed,
         unattended=unattended,
         report=lambda line: click.echo(line, err=True),
+        allow_import=allow_import,
     )
     if ended.died:
         sys.exit(EXIT_FAILURE)
@@ -277,10 +290,11 @@ def run(
     unattended: bool,
     operator: str | None,
     seed: int,
+    allow_import: bool,
     data_dir: Path | None,
 ) -> None:
     """Run PROTOCOL (contrast-curve, spin-curve, claim14) and record everything."""
-    from protocols.runner import RunRequest, expected_steps, start, validate
+    from protocols.runner import RunRequest, start, validate
 
     request = RunRequest(
         protocol=protocol,
@@ -292,10 +306,11 @@ def run(
         overrides=overrides,
         unattended=unattended,
         seed=seed,
+        allow_import=allow_import,
     )
     if operator:
         request.operator = operator
-    _, parameters, _, _ = validate(request)
+    validate(request)  # refused here, before a supervised child is started
     if _supervise():
         arguments = ["run", protocol, "--formulation", str(formulation_file)]
         arguments += ["--sim"] if sim else []
@@ -305,11 +320,15 @@ def run(
             arguments += ["--set", override]
         arguments += ["--seed", str(seed), "--operator", request.operator]
         arguments += ["--unattended"] if unattended else []
+        arguments += ["--allow-import"] if allow_import else []
         arguments += ["--data", str(request.data_dir)]
-        _supervised(arguments, request.data_dir, sim, station_file, seed, unattended or sim)
-    progress, advance = _progress_runner(expected_steps(protocol, parameters))
-    with progress:
-        outcome = start(request, progress=advance)
+        _supervised(
+            arguments, request.data_dir, sim, station_file, seed, unattended or sim, allow_import
+        )
+    display = _progress_runner()
+    with display:
+        outcome = start(request, progress=display)
+        display.finish(outcome.status in _RAN_TO_END)
     _report(outcome)
     if outcome.measurements:
         _write_report_for(outcome.data_dir, outcome.run_id)
@@ -344,11 +363,18 @@ def _write_report_for(data_dir: Path, run_id: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Station file (runs on real hardware).",
 )
+@_allow_import_option
 @_data_option
-def resume(run_id: str, station_file: Path | None, data_dir: Path | None) -> None:
+def resume(
+    run_id: str, station_file: Path | None, allow_import: bool, data_dir: Path | None
+) -> None:
     """Resume RUN_ID: finished steps replay from the journal; nothing physical is repeated."""
     from protocols.runner import resume as resume_run
 
+    if station_file is not None:
+        from .station import load_station
+
+        load_station(station_file, allow_import=allow_import)  # the whole file, before anything
     if _supervise():
         from .store import RunStore
 
@@ -359,6 +385,7 @@ def resume(run_id: str, station_file: Path | None, data_dir: Path | None) -> Non
             store.close()
         arguments = ["resume", record["run_id"], "--data", str(_data_dir(data_dir))]
         arguments += ["--station", str(station_file)] if station_file else []
+        arguments += ["--allow-import"] if allow_import else []
         _supervised(
             arguments,
             _data_dir(data_dir),
@@ -366,8 +393,18 @@ def resume(run_id: str, station_file: Path | None, data_dir: Path | None) -> Non
             station_file,
             int(record["seed"] or 0),
             not record["attended"],
+            allow_import,
         )
-    outcome = resume_run(run_id, _data_dir(data_dir), station=station_file)
+    display = _progress_runner()
+    with display:
+        outcome = resume_run(
+            run_id,
+            _data_dir(data_dir),
+            station=station_file,
+            progress=display,
+            allow_import=allow_import,
+        )
+        display.finish(outcome.status in _RAN_TO_END)
     _report(outcome)
     _exit_for(outcome.status)
 
@@ -430,8 +467,13 @@ def show(run_id: str, data_dir: Path | None) -> None:
         ):
             click.echo(f"{key:10s} {record[key]}")
         click.echo(f"software   {record['software']}")
-        for wafer, info in store.wafers(run_id).items():
-            click.echo(f"wafer      {wafer}: {info['state']} {info['reason'] or ''}")
+        wafers = store.wafers(run_id)
+        by = {i["replaces"]: w for w, i in wafers.items() if i["replaces"]}
+        for wafer, info in wafers.items():
+            link = (f" (replaces {info['replaces']})" if info["replaces"] else "") + (
+                f" (replaced by {by[wafer]})" if wafer in by else ""
+            )
+            click.echo(f"wafer      {wafer}: {info['state']}{link} {info['reason'] or ''}")
         steps = store.steps(run_id)
         counts: dict[str, int] = {}
         for step in steps:
@@ -465,40 +507,33 @@ def show(run_id: str, data_dir: Path | None) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),  # checked by check_export_target: one line, nothing made
+    required=True,
+    help="Directory to write the files into (made if new; its parent must exist).",
+)
 @_data_option
 def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
-    """Export a run's measurements, time series and steps as CSV or Parquet files."""
-    from .store import RunStore
+    """Export a run's measurements, time series and steps as CSV or Parquet files.
 
+    Writes OUT/<run>_measurements, _samples and _steps; the columns, their
+    units and both clocks are listed in docs/runs.md. OUT may be new, in an
+    existing directory; nothing is created when the export is refused.
+    """
+    from .store import RunStore, check_export_target, write_export
+
+    check_export_target(out_dir, fmt)  # before the store is opened or a folder made
     store = RunStore(_data_dir(data_dir))
     try:
         record = store.run(run_id)
         run_id = record["run_id"]
-        import pandas as pd
-
-        tables = {
-            "measurements": store.measurements(run_id),
-            "samples": store.samples(run_id),
-            "steps": pd.DataFrame(store.steps(run_id)).astype(str),
-        }
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, frame in tables.items():
-            path = out_dir / f"{run_id}_{name}.{fmt}"
-            if fmt == "csv":
-                frame.to_csv(path, index=False)
-            else:
-                try:
-                    frame.to_parquet(path, index=False)
-                except ImportError as exc:
-                    from .errors import InputError
-
-                    raise InputError(
-                        "Parquet needs pyarrow: pip install 'labctl[parquet]'", field="--format"
-                    ) from exc
-            click.echo(f"{path}  ({len(frame)} rows)")
+        frames = store.export_frames(run_id)
     finally:
         store.close()
+    for path, rows in write_export(frames, out_dir, run_id, fmt):
+        click.echo(f"{path}  ({rows} rows)")
 
 
 @cli.command()
@@ -577,6 +612,7 @@ def queue_add(
     recipe_file: Path | None,
     overrides: tuple[str, ...],
     seed: int,
+    allow_import: bool,
     data_dir: Path | None,
 ) -> None:
     """Check a run completely and add it to the queue."""
@@ -594,6 +630,7 @@ def queue_add(
             overrides=overrides,
             unattended=True,
             seed=seed,
+            allow_import=allow_import,
         )
     )
     click.echo(f"queued #{entry}: {protocol}")
@@ -603,21 +640,63 @@ def queue_add(
 @click.option("--json", "as_json", is_flag=True)
 @_data_option
 def queue_list(as_json: bool, data_dir: Path | None) -> None:
-    """Show the queue."""
+    """Show the queue: each entry's state, run, whether its files changed since added."""
+    from protocols.queue import public_entry
+
     from .store import RunStore
 
     store = RunStore(_data_dir(data_dir))
-    entries = store.queue()
+    entries = [public_entry(e) for e in store.queue()]
     store.close()
     _listing(
         entries,
         as_json,
         "the queue is empty",
         lambda e: (
-            f"#{e['id']:<4d} {e['status']:8s} {e['protocol']:15s} "
-            f"{e['run_id'] or '':44s} {e['reason'] or ''}"
+            f"#{e['id']:<4d} {e['status']:10s} {e['protocol']:15s} "
+            f"{e['run_id'] or '-':44s} [{e['files']}] {e['reason'] or ''}"
         ),
     )
+
+
+def _queue_entry_id(value: str) -> int:
+    """``7`` or ``#7``: a queue entry's number, or one line and exit 2."""
+    from .errors import InputError
+
+    text = value.strip().removeprefix("#")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InputError("not a queue entry number (see `labctl queue list`)", field=repr(value))
+    return int(text)
+
+
+@queue.command("cancel")
+@click.argument("entry_id")
+@_data_option
+def queue_cancel(entry_id: str, data_dir: Path | None) -> None:
+    """Cancel ENTRY_ID: a pending entry will not run; a running one stops at its next safe point."""
+    from protocols.queue import cancel
+
+    click.echo(cancel(_data_dir(data_dir), _queue_entry_id(entry_id)))
+
+
+@queue.command("remove")
+@click.argument("entry_id")
+@_data_option
+def queue_remove(entry_id: str, data_dir: Path | None) -> None:
+    """Remove ENTRY_ID (not a running one) from the queue; its runs stay recorded."""
+    from protocols.queue import remove
+
+    click.echo(remove(_data_dir(data_dir), _queue_entry_id(entry_id)))
+
+
+@queue.command("retry")
+@click.argument("entry_id")
+@_data_option
+def queue_retry(entry_id: str, data_dir: Path | None) -> None:
+    """Put a failed or cancelled ENTRY_ID back in the queue (resumed if a wafer is in doubt)."""
+    from protocols.queue import retry
+
+    click.echo(retry(_data_dir(data_dir), _queue_entry_id(entry_id)))
 
 
 @queue.command("run")
@@ -637,17 +716,26 @@ def queue_list(as_json: bool, data_dir: Path | None) -> None:
 @_data_option
 def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     """Work through the queue; resumes an entry a crash left behind."""
+    from contextlib import nullcontext
+
     from protocols.queue import run_queue
 
-    summary = run_queue(
-        _data_dir(data_dir),
-        policy=policy,
-        notify=notify,
-        report=lambda line: click.echo(line),
-        supervised=_supervise(),
-    )
+    supervised = _supervise()
+    # A supervised entry runs in a child (`queue run-entry`), which shows its own progress.
+    display = None if supervised else _progress_runner()
+    with display if display is not None else nullcontext():
+        summary = run_queue(
+            _data_dir(data_dir),
+            policy=policy,
+            notify=notify,
+            report=lambda line: click.echo(line),
+            supervised=supervised,
+            progress=display,
+            on_outcome=_show_outcome,
+        )
     click.echo(
         f"queue: {summary.done} done, {summary.failed} failed, {summary.resumed} resumed"
+        + (f", {summary.cancelled} cancelled" if summary.cancelled else "")
         + (", stopped by policy" if summary.stopped else "")
     )
     if summary.failed:
@@ -661,12 +749,29 @@ def queue_run_entry(entry_id: int, data_dir: Path | None) -> None:
     """(Internal) Run one claimed entry: the child of a supervised ``queue run``."""
     from protocols.queue import execute_entry
 
-    status, _reason, run_id = execute_entry(
-        _data_dir(data_dir), entry_id, report=lambda line: click.echo(line)
-    )
-    if run_id:
+    display = _progress_runner()
+    outcomes: list[Any] = []
+    with display:
+        status, _reason, run_id = execute_entry(
+            _data_dir(data_dir),
+            entry_id,
+            report=lambda line: click.echo(line),
+            progress=display,
+            on_outcome=outcomes.append,
+        )
+        display.finish(status in _RAN_TO_END)
+    for outcome in outcomes:
+        _show_outcome(outcome)  # after the display: the bar is gone
+    if run_id and not outcomes:
         _write_report_for(_data_dir(data_dir), run_id)
     _exit_for(status)
+
+
+def _show_outcome(outcome: Any) -> None:
+    """What ``labctl run`` prints at the end: the headline, then the report and its figures."""
+    _report(outcome)
+    if outcome.measurements:
+        _write_report_for(outcome.data_dir, outcome.run_id)
 
 
 @cli.group()
@@ -805,7 +910,11 @@ def sim_serve(
     bench = VirtualBench(data_dir=data_dir, seed=seed, clock=ScaledClock(speed))
     for role, kind, options in parsed:
         bench.inject(role, kind, **options)
-    directory = directory or Path(tempfile.mkdtemp(prefix="labctl-sim-"))
+    if directory is None:
+        from .private import dir_mode
+
+        directory = Path(tempfile.mkdtemp(prefix="labctl-sim-"))
+        directory.chmod(dir_mode())  # mkdtemp makes 0700; --group-readable asks for 0750
     server = BenchServer(bench, directory)
     server.start()
     station = server.write_station()

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from . import private
 from .analysis import contrast_from_store
 from .errors import InputError
 from .formulation import parse_formulation
@@ -83,8 +84,9 @@ def compare_runs(
     for axes in (left, right):
         axes.set_xlabel(LABELS[variable])
     out = out or Path(data_dir) / "reports" / "compare.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110, bbox_inches="tight")
+    private.private_dir(out.parent)
+    with private.private_output(out) as stream:  # owner-only, like every report
+        figure.savefig(stream, format=out.suffix[1:] or "png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     return rows, out
 

@@ -9,12 +9,23 @@ step that touches hardware goes through :meth:`Run.step`, which
    ended the last process undid it); a step that *started and never finished* leaves its
    wafer quarantined (its physical state is unknown) unless the step is
    declared repeatable (measurements are); a quarantined wafer's later steps
-   are skipped;
+   are skipped - and on an unattended bench :meth:`Run.wafer_part` starts that
+   wafer's part of the experiment again on a new wafer from the cassette
+   (bounded by the ``spare_wafers`` parameter; see below);
 2. otherwise stops here if a stop was requested (first Ctrl-C: "stop at the
    next safe point"), holds while an interlock is tripped (bounded), then
    journals the step as *started* - committed to disk - before anything
    moves, runs it, and journals it as *finished* with its results, time
    series and measurements in one commit.
+
+Replacement wafers: a quarantine found on resume (a wafer-changing step cut
+short, or one that failed) costs the wafer, not the night's slot. Unattended,
+the part is done again on ``<slot>-r<n>`` (``W01`` -> ``W01-r1`` -> ``W01-r2``),
+a new wafer id, so nothing physical is ever done twice on any wafer. The
+decision is journaled - the replacement's ``new wafer`` step carries
+``replaces`` - and taken from the journal when it holds one, so a second
+resume takes the same path; the wafers table links the two (``replaces``) and
+an event says so. An attended run keeps the quarantine for its operator.
 
 :func:`execute` wraps a whole protocol: whatever the exit - completed,
 aborted, failed, interlocked - the bench is put in its safe state and the
@@ -55,11 +66,13 @@ from .errors import (
     LabctlError,
     StorageError,
 )
+from .progress import StepProgress, describe_step
 from .store import RunStore, now_text
-from .units import Q_, Quantity
+from .units import Q_, Quantity, canonical_unit
 
 __all__ = [
     "SAFE_STATE_ORDER",
+    "SPARE_WAFERS",
     "BandInterlock",
     "Run",
     "RunAborted",
@@ -96,6 +109,9 @@ QUERY_RETRIES = 3
 #: ``phase=term`` sends the process SIGTERM; ``once=<marker path>`` strikes in
 #: the first process only (a supervised queue resumes in a new one).
 INJECT_ENV = "LABCTL_INJECT_KILL"
+#: The run parameter that bounds replacement wafers per run (0: none). A run
+#: whose recorded parameters lack it (made before replacements) gets none.
+SPARE_WAFERS = "spare_wafers"
 
 
 def _injection() -> tuple[int, str] | None:
@@ -284,7 +300,8 @@ class StepContext:
     name: str
     wafer_id: str | None
     started: float
-    samples: list[tuple[str, float, float, str]] = field(default_factory=list)
+    #: (channel, s in the step, value, canonical unit, bench time s, wall time ISO UTC)
+    samples: list[tuple[Any, ...]] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -298,12 +315,23 @@ class StepContext:
     def elapsed(self) -> float:
         return self.run.clock.monotonic() - self.started
 
+    def stamp(self) -> dict[str, Any]:
+        """Now on both clocks: ``bench_time`` (s since the run started), ``wall_time`` (UTC)."""
+        return {"bench_time": self.run.bench_time(), "wall_time": now_text()}
+
+    def record(self, channel: str, value: Any) -> tuple[float, str]:
+        """Record a point of a time series (no interlock); return (magnitude, unit spelling)."""
+        magnitude = float(value.magnitude)
+        unit = canonical_unit(value.units)
+        self.samples.append(
+            (channel, self.elapsed(), magnitude, unit, self.run.bench_time(), now_text())
+        )
+        return magnitude, unit
+
     def sample(self, channel: str, value: Any) -> None:
         """Record a point of a time series and feed the channel's interlock."""
         _maybe_inject(self.run, self.seq, "during")
-        magnitude = float(value.magnitude)
-        unit = f"{value.units:~}"
-        self.samples.append((channel, self.elapsed(), magnitude, unit))
+        magnitude, unit = self.record(channel, value)
         interlock = self.run.interlocks.get(channel)
         if interlock is not None and interlock.update(magnitude, unit):
             raise InterlockTrip(interlock.message, interlock=interlock.name)
@@ -351,7 +379,8 @@ class Run:
         formulation: Any = None,
         interlocks: dict[str, BandInterlock] | None = None,
         hold_limit: float = 600.0,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[StepProgress], None] | None = None,
+        expected_steps: int | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -362,7 +391,11 @@ class Run:
         self.formulation = formulation
         self.interlocks = interlocks if interlocks is not None else default_interlocks()
         self.hold_limit = hold_limit
-        self.progress = progress or (lambda message: None)
+        self.progress = progress or (lambda event: None)
+        #: Steps the protocol plans in all (progress shows step n of it); see expect_remaining.
+        self.expected_steps = expected_steps
+        #: The run clock's reading at bench time 0: a resumed run goes on from its journal.
+        self._bench_zero = clock.monotonic() - store.last_bench_time(run_id)
         self._journal = {step["seq"]: step for step in store.steps(run_id)}
         self._seq = 0
         self.quarantined: dict[str, str] = {
@@ -379,6 +412,12 @@ class Run:
         #: The last step replayed or journaled by this process: a move made now
         #: comes after it. A recovering process starts from the journal's last.
         self.position = 0
+        #: Replacement wafers (quarantined -> its replacement, and back), as
+        #: decided in this execution of the script - a resume decides the same.
+        self.replacements: dict[str, str] = {}
+        self.replaces: dict[str, str] = {}
+        #: Quarantined wafers whose part was not made good, and why not.
+        self.unreplaced: dict[str, str] = {}
 
     @property
     def formulation_hash(self) -> str | None:
@@ -432,6 +471,7 @@ class Run:
             if entry["status"] == "finished" and not setup:
                 self.position = seq
                 self.replayed += 1
+                self._report(seq, name, wafer, parameters, replayed=True)
                 result = decode(entry["result"])
                 self._track(seq, wafer, result)
                 return result
@@ -458,11 +498,14 @@ class Run:
         self.hold_interlocks()
         if wafer is not None and name != "new wafer":
             self._ensure_in_place(wafer, name)
-        self.store.step_started(self.run_id, seq, name, wafer, repeatable, params)
+        started = self.clock.monotonic()
+        self.store.step_started(
+            self.run_id, seq, name, wafer, repeatable, params, bench_time=started - self._bench_zero
+        )
         self.position = seq
         _maybe_inject(self, seq, "started")
-        self.progress(f"{name}{f' {wafer}' if wafer else ''}")
-        context = StepContext(self, seq, name, wafer, self.clock.monotonic())
+        self._report(seq, name, wafer, parameters)
+        context = StepContext(self, seq, name, wafer, started)
         try:
             result = function(context)
         except InterlockTrip as exc:
@@ -473,7 +516,13 @@ class Run:
             raise
         except BaseException as exc:  # KeyboardInterrupt, a bug: the step did not finish
             self.store.add_samples(self.run_id, seq, context.samples)
-            self.store.step_failed(self.run_id, seq, "interrupted", f"{type(exc).__name__}: {exc}")
+            self.store.step_failed(
+                self.run_id,
+                seq,
+                "interrupted",
+                f"{type(exc).__name__}: {exc}",
+                bench_time=self.bench_time(),
+            )
             if wafer is not None and not repeatable:
                 self.quarantine(
                     wafer, f"step {seq} ({name}) interrupted: {type(exc).__name__}: {exc}"
@@ -485,11 +534,52 @@ class Run:
             encode(result),
             samples=context.samples,
             measurements=context.measurements,
+            bench_time=self.bench_time(),
         )
         self.executed += 1
         _maybe_inject(self, seq, "finished")
         self._track(seq, wafer, result)
         return result
+
+    def bench_time(self) -> float:
+        """Seconds on the run's clock since the run started (a resume goes on from its journal)."""
+        return self.clock.monotonic() - self._bench_zero
+
+    def expect_remaining(self, steps: int) -> None:
+        """The protocol's plan changed: ``steps`` more steps after the ones made so far.
+
+        What progress shows as the total (an adaptive protocol adding a wafer,
+        or deciding against one); never below the steps already made.
+        """
+        self.expected_steps = self._seq + max(0, steps)
+
+    def _report(
+        self,
+        seq: int,
+        name: str,
+        wafer: str | None,
+        parameters: dict[str, Any] | None,
+        *,
+        replayed: bool = False,
+    ) -> None:
+        """Tell the progress display about a step; its failure never touches the run."""
+        total = None if self.expected_steps is None else max(self.expected_steps, seq)
+        try:
+            self.progress(
+                StepProgress(
+                    run_id=self.run_id,
+                    seq=seq,
+                    total=total,
+                    name=name,
+                    wafer=wafer,
+                    detail=describe_step(name, parameters),
+                    bench_time=self.bench_time(),
+                    wall_time=datetime.now(UTC),
+                    replayed=replayed,
+                )
+            )
+        except Exception as exc:  # a display (a closed pipe...) must not stop the bench
+            log.warning("progress display failed: %s", exc)
 
     def _track(self, seq: int, wafer: str | None, result: Any) -> None:
         """Steps that move a wafer say where it ended up (``location``)."""
@@ -617,12 +707,16 @@ class Run:
 
     def _skip(self, seq: int, name: str, wafer: str | None, params: Any) -> None:
         reason = f"wafer {wafer} is quarantined"
-        self.store.step_skipped(self.run_id, seq, name, wafer, params, reason)
+        self.store.step_skipped(
+            self.run_id, seq, name, wafer, params, reason, bench_time=self.bench_time()
+        )
         raise WaferQuarantined(wafer or "", self.quarantined.get(wafer or "", reason))
 
     def _failed(self, context: StepContext, status: str, message: str, repeatable: bool) -> None:
         self.store.add_samples(self.run_id, context.seq, context.samples)
-        self.store.step_failed(self.run_id, context.seq, status, message)
+        self.store.step_failed(
+            self.run_id, context.seq, status, message, bench_time=self.bench_time()
+        )
         self.event(status, f"step {context.seq} ({context.name}): {message}")
         if context.wafer_id is not None and not repeatable:
             self.quarantine(
@@ -644,9 +738,121 @@ class Run:
             waited += 1.0
             self.check_stop()
 
+    # -- replacement wafers -----------------------------------------------------------
+
+    @property
+    def spare_limit(self) -> int:
+        """Replacement wafers this run may use (the ``spare_wafers`` parameter; 0 if absent)."""
+        return int(self.parameters.get(SPARE_WAFERS, 0) or 0)
+
+    def replaced_wafer(self, wafer: str) -> str | None:
+        """The quarantined wafer that ``wafer`` replaces, if it is a replacement."""
+        return self.replaces.get(wafer)
+
+    def wafer_part(self, wafer: str, part: Callable[[str], Any]) -> tuple[str, Any] | None:
+        """One wafer's part of the experiment; unattended, a quarantine is made good.
+
+        ``part(wafer_id)`` makes the wafer's steps. A quarantine ends that wafer's
+        part, not the run: the rest of its steps are skipped and an unattended
+        handler parks it. Then, unattended and while spares last, the part
+        starts again on a replacement (a new wafer id: see the module
+        docstring). Returns ``(the wafer that did the part, what part returned)``
+        or None when the part was lost (attended, or no spare left).
+        """
+        current = wafer
+        while True:
+            begun = self._seq
+            try:
+                result = part(current)
+            except WaferQuarantined as exc:
+                self.event(
+                    "skip", f"wafer {exc.wafer_id}: rest of its steps skipped ({exc.reason})"
+                )
+                # The tools are freed for the next wafer; nothing else is done to it.
+                self.park(current, "quarantined")
+                replacement = self._replacement(current, exc.reason)
+                if replacement is None:
+                    return None
+                if self.expected_steps is not None:
+                    # Progress: the part is made again in full; the plan had it once.
+                    self.expected_steps += self._seq - begun
+                current = replacement
+                continue
+            if current in self.quarantined:
+                return None
+            self.store.set_wafer(self.run_id, current, "done")
+            return current, result
+
+    def _replacement(self, wafer: str, reason: str) -> str | None:
+        """The wafer that takes over the quarantined ``wafer``'s part, or None.
+
+        The journal decides first: if it holds a step after this point, that is
+        the path the run took (a ``new wafer`` step that ``replaces`` this wafer,
+        or something else - then no replacement). Only past the journal's end is
+        a new decision made, from what the journal replays the same way every
+        time (the replacements so far, the recorded ``spare_wafers``), so a
+        resume after any kill takes the same path.
+        """
+        if getattr(self.handler, "attended", True):
+            return None  # the operator decides what becomes of the slot
+        limit = self.spare_limit
+        used = len(self.replacements)
+        following = self._journal.get(self._seq + 1)
+        if following is not None:
+            parameters = following["parameters"]
+            if (
+                following["name"] == "new wafer"
+                and isinstance(parameters, dict)
+                and parameters.get("replaces") == wafer
+                and following["wafer_id"]
+            ):
+                return self._replace(wafer, str(following["wafer_id"]), reason)
+        if following is not None or used >= limit:
+            if used >= limit:
+                why = (
+                    f"no spare wafer left ({SPARE_WAFERS} = {limit}, all used)"
+                    if limit
+                    else f"no spare wafers ({SPARE_WAFERS} = 0)"
+                )
+            else:
+                why = "the journal went on without a replacement"
+            self.unreplaced[wafer] = why
+            message = f"wafer {wafer} not replaced: {why}"
+            if not any(e["message"] == message for e in self.store.events(self.run_id)):
+                self.event("replace", message)
+            return None
+        slot, attempt = wafer, 1
+        while slot in self.replaces:
+            slot, attempt = self.replaces[slot], attempt + 1
+        # Every wafer the run has named so far (the journal to this point, the
+        # same at every resume that gets here) and the replacements decided.
+        taken = {s["wafer_id"] for s in self.store.steps(self.run_id)} | set(self.replaces)
+        candidate = f"{slot}-r{attempt}"
+        while candidate in taken:  # a name the run used already for another wafer
+            attempt += 1
+            candidate = f"{slot}-r{attempt}"
+        return self._replace(wafer, candidate, reason)
+
+    def _replace(self, wafer: str, replacement: str, reason: str) -> str:
+        """Record that ``replacement`` takes over ``wafer``'s part (once in the store)."""
+        self.replacements[wafer] = replacement
+        self.replaces[replacement] = wafer
+        if replacement not in self.store.wafers(self.run_id):
+            self.store.set_wafer(self.run_id, replacement, "pending", replaces=wafer)
+            self.event(
+                "replace",
+                f"wafer {replacement} replaces {wafer} (quarantined: {reason}); "
+                f"spare {len(self.replacements)} of {self.spare_limit}",
+            )
+        return replacement
+
     @contextmanager
     def wafer_scope(self, wafer_id: str) -> Iterator[None]:
-        """Steps of one wafer: a quarantine ends this wafer's part, not the run."""
+        """Steps of one wafer: a quarantine ends this wafer's part, not the run.
+
+        No replacement here (a ``with`` block cannot run again): the standard
+        experiments use :meth:`wafer_part`.
+        """
         try:
             yield
         except WaferQuarantined as exc:
@@ -731,15 +937,25 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
     try:
         with _signals(run):
             protocol(run)
-        if run.quarantined:
+        # A quarantined wafer whose part a replacement did costs nothing but the wafer.
+        lost = {w: r for w, r in run.quarantined.items() if w not in run.replacements}
+        replaced = "".join(f"; wafer {new} replaced {old}" for old, new in run.replacements.items())
+        if lost:
             status = "incomplete"
-            reason = f"{len(run.quarantined)} wafer(s) quarantined: " + "; ".join(
-                f"{w}: {r}" for w, r in run.quarantined.items()
+            reason = (
+                f"{len(lost)} wafer(s) quarantined: "
+                + "; ".join(
+                    f"{w}: {r}"
+                    + (f" (not replaced: {run.unreplaced[w]})" if w in run.unreplaced else "")
+                    for w, r in lost.items()
+                )
+                + replaced
             )
         else:
             status, reason = (
                 "completed",
-                (f"{run.executed} steps executed, {run.replayed} replayed from the journal"),
+                f"{run.executed} steps executed, {run.replayed} replayed from the journal"
+                + replaced,
             )
     except RunAborted as exc:
         status, reason = "aborted", str(exc)

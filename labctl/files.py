@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 
-__all__ = ["read_toml"]
+__all__ = ["file_bytes", "read_toml", "stored_files"]
+
+#: Files that read as stored bytes, not as the disk has them (see :func:`stored_files`).
+_STORED: ContextVar[Mapping[Path, bytes] | None] = ContextVar("labctl_stored_files", default=None)
+
+
+@contextmanager
+def stored_files(files: Mapping[Path, bytes]) -> Iterator[None]:
+    """Inside it, each of these files reads as the bytes given, whatever the disk holds now.
+
+    The overnight queue keeps the formulation, recipe and station file it was
+    given and runs exactly those: every loader reads through :func:`file_bytes`,
+    so the path still names the file in messages and records, and a station
+    file's relative paths still resolve against its own directory.
+    """
+    outer = _STORED.get() or {}
+    token = _STORED.set({**outer, **{Path(p).resolve(): data for p, data in files.items()}})
+    try:
+        yield
+    finally:
+        _STORED.reset(token)
+
+
+def file_bytes(path: str | Path) -> bytes:
+    """The bytes of a user's file: its stored copy inside :func:`stored_files`, else the disk's."""
+    stored = _STORED.get()
+    if stored:
+        data = stored.get(Path(path).resolve())
+        if data is not None:
+            return data
+    return Path(path).read_bytes()
 
 
 def read_toml(path: str | Path, error: type[InputError]) -> dict[str, Any]:
@@ -20,7 +53,7 @@ def read_toml(path: str | Path, error: type[InputError]) -> dict[str, Any]:
     """
     source = str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = file_bytes(path).decode("utf-8")
     except FileNotFoundError:
         raise error("no such file", source=source, field="file") from None
     except UnicodeDecodeError as exc:

@@ -16,7 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .analysis import contrast_from_store, spin_curve_from_store
+from . import private
+from .analysis import contrast_from_store, result_rows, spin_curve_from_store
 from .errors import LabctlError
 from .formulation import parse_formulation
 from .units import Q_
@@ -67,7 +68,7 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
     record = store.run(run_id)
     run_id = record["run_id"]
     out = out or store.data_dir / "reports" / f"{run_id}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private.private_dir(out.parent)  # a report carries the formulation: owner-only
     headlines: list[str] = []
     sections: list[str] = []
 
@@ -152,6 +153,12 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
     sections.append(_traces_section(store, run_id, plt))
     sections.append(_journal_section(store, run_id))
 
+    for wafer, info in store.wafers(run_id).items():
+        if info["replaces"]:
+            headlines.append(
+                f"wafer {wafer} replaced the quarantined wafer {info['replaces']}, "
+                f"whose measurements are left out of the results"
+            )
     title = f"labctl run {run_id}"
     head = "".join(f'<p class="headline">{_e(h)}</p>' for h in headlines)
     document = (
@@ -160,7 +167,7 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
         + "\n".join(sections)
         + "</body></html>"
     )
-    out.write_text(document, encoding="utf-8")
+    private.write_private(out, document.encode("utf-8"))
     return out, headlines
 
 
@@ -262,7 +269,7 @@ def _spin_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> st
 
 def _claim14_section(store: Any, run_id: str, headlines: list[str]) -> str:
     """Claim 14's result: film kept where exposed, cleared where not."""
-    rows = store.measurement_rows(run_id)
+    rows = result_rows(store, run_id)
     before = {(r["wafer_id"], r["site"]): r["thickness_nm"] for r in rows if r["label"] == "before"}
     exposed: list[float] = []
     unexposed: list[float] = []
@@ -315,7 +322,7 @@ def _claim14_section(store: Any, run_id: str, headlines: list[str]) -> str:
 
 
 def _map_section(store: Any, run_id: str, plt: Any) -> str:
-    rows = store.measurement_rows(run_id)
+    rows = result_rows(store, run_id)
     if not rows:
         return '<h2 id="map">Thickness map</h2><p>no measurements</p>'
     label = rows[0]["label"]
@@ -382,14 +389,17 @@ def _journal_section(store: Any, run_id: str) -> str:
             ]
         )
     events = [[_e(e["at"]), _e(e["kind"]), _e(e["message"])] for e in store.events(run_id)]
+    found = store.wafers(run_id)
+    by = {i["replaces"]: w for w, i in found.items() if i["replaces"]}
     wafers = [
-        [_e(w), _e(i["state"]), _e(i["reason"] or "")] for w, i in store.wafers(run_id).items()
+        [_e(w), _e(i["state"]), _e(i["replaces"] or ""), _e(by.get(w, "")), _e(i["reason"] or "")]
+        for w, i in found.items()
     ]
     return (
         '<h2 id="journal">Step journal</h2>'
         + _table(rows, ["step", "name", "wafer", "status", "attempts", "error"])
         + "<h3>Wafers</h3>"
-        + _table(wafers, ["wafer", "state", "reason"])
+        + _table(wafers, ["wafer", "state", "replaces", "replaced by", "reason"])
         + "<h3>Events (faults, retries, interlocks, safe state)</h3>"
         + _table(events, ["at", "kind", "message"])
     )

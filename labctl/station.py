@@ -13,17 +13,33 @@ A station file is TOML and data only (never executed)::
     [roles.hotplate.link]                 # overrides the driver's defaults
     baud_rate = 9600
     timeout = "1 s"
-    [roles.hotplate.settings]             # handed to the driver as is
+    [roles.hotplate.settings]             # checked against the driver's declaration
     standby_temperature = "25 degC"
 
     [exposure]                            # the exposure tool's own settings
     led_current = "1.0 A"
 
 This module knows no instrument model: drivers are found by name through the
-``labctl.drivers`` entry-point group (or as ``"module:Class"``), the way pyvisa
-finds a backend. Loading and validating a file does no I/O;
-:meth:`Station.connect` opens the links. The one factory that turns a resource
-string into a transport is :func:`make_transport`.
+``labctl.drivers`` entry-point group, the way pyvisa finds a backend. A
+``"module:Class"`` driver imports code named by the file, so it is loaded only
+when the caller trusts the file (``allow_import=True``, the CLI's
+``--allow-import``); entry-point drivers need no such trust.
+
+The whole file is checked when it loads, before any port opens. Each
+driver class declares the ``[roles.<role>.settings]`` keys it accepts in one
+class attribute, ``station_settings`` (a :class:`labctl.settings.Settings`;
+none declared: no settings accepted); every other top-level table belongs to
+a composite registered under the table's name in the ``labctl.composites``
+entry-point group (``exposure`` -> the exposure tool), whose class declares
+the table's keys the same way. A key not declared, a value of the wrong
+type, dimension or range, or text that is not a quantity is refused with
+one line naming the file, the field and what is allowed. The values are
+handed on converted (quantities, defaults filled in): drivers do not parse
+them again.
+
+Loading and validating a file does no I/O; :meth:`Station.connect` opens the
+links. The one factory that turns a resource string into a transport is
+:func:`make_transport`.
 """
 
 from __future__ import annotations
@@ -38,18 +54,23 @@ from typing import Any
 from .clock import Clock, RealClock, ScaledClock
 from .errors import LabctlError, StationFileError
 from .files import read_toml
+from .settings import Settings, declared_settings
 from .transport import LinkSettings, SerialTransport, Transport, VisaTransport
 
 __all__ = [
+    "COMPOSITE_GROUP",
+    "ENTRY_POINT_GROUP",
     "ROLES",
     "RoleConfig",
     "RoleStatus",
     "Station",
     "StationConfig",
     "builtin_sim_station_path",
+    "composites",
     "load_station",
     "make_transport",
     "resolve_driver",
+    "settings_reference",
 ]
 
 #: Roles of the bench, in the order they are connected and listed.
@@ -63,6 +84,10 @@ ROLES = (
     "ellipsometer",
 )
 ENTRY_POINT_GROUP = "labctl.drivers"
+#: Composites over several roles, each owning the top-level table of its name.
+COMPOSITE_GROUP = "labctl.composites"
+#: Top-level tables the core reads itself.
+_CORE_TABLES = ("station", "roles", "handler", "clock")
 #: "bench" links exist only inside a virtual bench, which supplies them.
 TRANSPORTS = ("visa", "serial", "bench")
 _ROLE_KEYS = {"driver", "resource", "transport", "backend", "link", "settings"}
@@ -80,7 +105,11 @@ class RoleConfig:
     transport: str = "visa"
     backend: str = "@py"
     link: Mapping[str, Any] = field(default_factory=dict)
+    #: Checked against the driver's ``station_settings`` and converted:
+    #: every declared key present (``None``: not given, no default).
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: The driver class the file was checked against (resolved once, at load).
+    driver_class: type | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -90,6 +119,7 @@ class StationConfig:
     name: str
     source: str
     roles: dict[str, RoleConfig]
+    #: The ``[exposure]`` table, checked and converted, defaults filled in.
     exposure: dict[str, Any]
     base_dir: Path
     #: ``host:port`` of a wafer handler speaking labctl's handler protocol, if any.
@@ -97,6 +127,10 @@ class StationConfig:
     #: ``[clock]`` of a served (simulated) bench: its speed and epoch (Unix s).
     clock_speed: float | None = None
     clock_epoch: float | None = None
+    #: Every composite's table (``exposure`` included), checked and converted.
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``[handler] token``: the secret the handler asks of every connection (``AUTH``).
+    handler_token: str | None = None
 
 
 def builtin_sim_station_path() -> Path:
@@ -112,22 +146,28 @@ def _fail(source: str, where: str, problem: str) -> StationFileError:
     return StationFileError(problem, source=source, field=where)
 
 
-def load_station(path: str | Path) -> StationConfig:
-    """Read and validate a station file; raise :class:`StationFileError` naming the field."""
+def load_station(path: str | Path, *, allow_import: bool = False) -> StationConfig:
+    """Read and validate a whole station file; raise :class:`StationFileError` naming the field.
+
+    ``allow_import``: the caller trusts the file to name ``"module:Class"``
+    drivers (code to import); without it only entry-point drivers load.
+    """
     path = Path(path)
     data = read_toml(path, StationFileError)
-    return parse_station(data, source=str(path), base_dir=path.resolve().parent)
+    return parse_station(
+        data, source=str(path), base_dir=path.resolve().parent, allow_import=allow_import
+    )
 
 
-def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> StationConfig:
+def parse_station(
+    data: Mapping[str, Any], *, source: str, base_dir: Path, allow_import: bool = False
+) -> StationConfig:
     """Validate a parsed station table (see the module docstring for the shape)."""
-    unknown = set(data) - {"station", "roles", "exposure", "handler", "clock"}
+    owners = composites(source=source)
+    allowed_tables = [*_CORE_TABLES, *owners]
+    unknown = [key for key in data if key not in allowed_tables]
     if unknown:
-        raise _fail(
-            source,
-            sorted(unknown)[0],
-            "unknown table; allowed: station, roles, exposure, handler, clock",
-        )
+        raise _fail(source, str(unknown[0]), f"unknown table; allowed: {', '.join(allowed_tables)}")
     station = data.get("station", {})
     if not isinstance(station, Mapping):
         raise _fail(source, "station", "must be a table")
@@ -171,6 +211,16 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
         for key in ("link", "settings"):
             if not isinstance(table.get(key, {}), Mapping):
                 raise _fail(source, f"{where}.{key}", "must be a table")
+        driver_class = resolve_driver(
+            table["driver"], source=source, where=f"{where}.driver", allow_import=allow_import
+        )
+        settings = _declared(driver_class, source, f"{where}.driver").validate(
+            table.get("settings", {}),
+            source=source,
+            prefix=f"{where}.settings",
+            require=True,
+            error=StationFileError,
+        )
         config = RoleConfig(
             role=role,
             driver=table["driver"],
@@ -178,9 +228,9 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
             transport=transport,
             backend=backend,
             link=dict(table.get("link", {})),
-            settings=dict(table.get("settings", {})),
+            settings=settings,
+            driver_class=driver_class,
         )
-        driver_class = resolve_driver(config.driver, source=source, where=f"{where}.driver")
         link_settings(config, driver_class, source=source)  # validate now, use later
         roles[role] = config
     missing = [r for r in ROLES if r not in roles]
@@ -188,20 +238,72 @@ def parse_station(data: Mapping[str, Any], *, source: str, base_dir: Path) -> St
         raise _fail(
             source, f"roles.{missing[0]}", "missing: every role of the bench needs an instrument"
         )
-    exposure = data.get("exposure", {})
-    if not isinstance(exposure, Mapping):
-        raise _fail(source, "exposure", "must be a table")
+    tables = {
+        name: _declared(owner, source, name).validate(
+            data.get(name, {}), source=source, prefix=name, require=True, error=StationFileError
+        )
+        for name, owner in owners.items()
+    }
+    exposure = tables.get("exposure", {})
     handler = data.get("handler")
-    address = None
+    address = token = None
     if handler is not None:
-        if not isinstance(handler, Mapping) or set(handler) != {"address"}:
-            raise _fail(source, "handler", 'must be a table with address = "host:port"')
+        keys = set(handler) if isinstance(handler, Mapping) else set()
+        if "address" not in keys or keys - {"address", "token"}:
+            raise _fail(source, "handler", 'must be a table with address = "host:port" (and token)')
+        token = handler.get("token")
+        # One word of printable ASCII: it travels on the handler's line (AUTH <token>).
+        printable = isinstance(token, str) and all("!" <= c <= "~" for c in token)
+        if token is not None and not (printable and 0 < len(token) <= 256):
+            raise _fail(source, "handler.token", "must be 1-256 printable ASCII characters")
         address = handler["address"]
         host, colon, port = str(address).rpartition(":")
         if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise _fail(source, "handler.address", f"{address!r} is not host:port")
     speed, epoch = _clock_table(data.get("clock"), source)
-    return StationConfig(name, source, roles, dict(exposure), base_dir, address, speed, epoch)
+    return StationConfig(
+        name,
+        source,
+        roles,
+        dict(exposure),
+        base_dir,
+        address,
+        speed,
+        epoch,
+        handler_token=token,
+        tables=tables,
+    )
+
+
+def _declared(cls: type, source: str, where: str) -> Settings:
+    """The settings ``cls`` declares, or a one-line refusal naming where it came from."""
+    try:
+        return declared_settings(cls)
+    except TypeError as exc:
+        raise _fail(source, where, str(exc)) from None
+
+
+_COMPOSITES: dict[str, type] | None = None
+
+
+def composites(*, source: str = "station") -> dict[str, type]:
+    """The composites of the ``labctl.composites`` entry-point group: table name -> class.
+
+    Each class declares the keys of the station-file table named like its
+    entry point (``exposure``) in ``station_settings``. Loaded once.
+    """
+    global _COMPOSITES
+    if _COMPOSITES is None:
+        found: dict[str, type] = {}
+        for entry in importlib.metadata.entry_points(group=COMPOSITE_GROUP):
+            if entry.name in _CORE_TABLES:
+                continue  # a composite cannot take over a table of the core
+            try:
+                found[entry.name] = entry.load()
+            except (ImportError, AttributeError) as exc:
+                raise _fail(source, entry.name, f"cannot load its composite: {exc}") from None
+        _COMPOSITES = dict(sorted(found.items()))
+    return dict(_COMPOSITES)
 
 
 def _clock_table(table: Any, source: str) -> tuple[float | None, float | None]:
@@ -223,9 +325,23 @@ def _clock_table(table: Any, source: str) -> tuple[float | None, float | None]:
 _DRIVERS: dict[str, type] = {}
 
 
-def resolve_driver(name: str, *, source: str = "station", where: str = "driver") -> type:
-    """Find a driver class by entry-point name or ``"module:Class"`` (cached: an
-    entry-point scan costs about 6 ms)."""
+def resolve_driver(
+    name: str, *, source: str = "station", where: str = "driver", allow_import: bool = False
+) -> type:
+    """Find a driver class by entry-point name, or as ``"module:Class"`` when ``allow_import``.
+
+    Cached: an entry-point scan costs about 6 ms. A ``"module:Class"`` name
+    imports and runs that module, so it is refused unless the caller trusts
+    the station file explicitly (``--allow-import``), cached or not.
+    """
+    if ":" in name and not allow_import:
+        raise _fail(
+            source,
+            where,
+            f"{name!r} names a module to import (code from the station file); "
+            "pass --allow-import if you trust this file, or use a driver installed as "
+            f"an entry point ({ENTRY_POINT_GROUP})",
+        )
     if name in _DRIVERS:
         return _DRIVERS[name]
     driver = _resolve_driver(name, source=source, where=where)
@@ -359,7 +475,8 @@ class Station:
             if role not in config.roles:
                 continue
             role_config = config.roles[role]
-            driver_class = resolve_driver(
+            # Resolved when the file was checked (and trusted, for "module:Class").
+            driver_class = role_config.driver_class or resolve_driver(
                 role_config.driver, source=config.source, where=f"roles.{role}.driver"
             )
             settings = link_settings(role_config, driver_class, source=config.source)
@@ -372,8 +489,11 @@ class Station:
             )
 
     @classmethod
-    def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Station:
-        return cls(load_station(path), clock=clock)
+    def from_file(
+        cls, path: str | Path, *, clock: Clock | None = None, allow_import: bool = False
+    ) -> Station:
+        """Load and check the file (see :func:`load_station`), then build the drivers; no I/O."""
+        return cls(load_station(path, allow_import=allow_import), clock=clock)
 
     def __getitem__(self, role: str) -> Any:
         return self.instruments[role]
@@ -403,3 +523,42 @@ class Station:
     def close(self) -> None:
         for driver in self.instruments.values():
             driver.close()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") if text else ""
+
+
+def settings_reference() -> str:
+    """The settings every installed driver and composite declares, as Markdown tables.
+
+    ``docs/station-file.md`` holds this text between its ``settings
+    reference`` markers; a test checks that the two agree.
+    """
+    lines = [
+        "| driver | setting | type | unit | range | default | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    entries = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    for entry in entries:
+        driver = resolve_driver(entry.name)
+        rows = declared_settings(driver).reference_rows()
+        if not rows:
+            lines.append(f"| `{entry.name}` | (none) | | | | | accepts no settings |")
+        for index, row in enumerate(rows):
+            name = f"`{entry.name}`" if index == 0 else ""
+            setting = f"`{row[0]}`" if row[0] else ""
+            cells = [_cell(c) for c in row[1:]]
+            lines.append("| " + " | ".join([name, setting, *cells]) + " |")
+    for table_name, owner in composites().items():
+        lines += [
+            "",
+            f"`[{table_name}]` ({owner.__module__}.{owner.__qualname__}):",
+            "",
+            "| setting | type | unit | range | default | meaning |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in declared_settings(owner).reference_rows():
+            setting = f"`{row[0]}`" if row[0] else ""
+            lines.append("| " + " | ".join([setting, *(_cell(c) for c in row[1:])]) + " |")
+    return "\n".join(lines) + "\n"

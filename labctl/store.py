@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import shlex
@@ -37,23 +38,35 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import private
 from .errors import InputError, StorageError
 
 __all__ = [
+    "CHANNEL_UNITS",
+    "EXPORT_FORMATS",
+    "EXPORT_TABLES",
     "SCHEMA_VERSION",
+    "ExportColumn",
     "RunStore",
     "StoreError",
+    "check_export_target",
     "default_data_dir",
+    "export_json",
     "header_problem",
     "is_damage",
+    "measurements_frame",
     "open_read_only",
     "problem_lines",
     "read_only_medium",
+    "samples_frame",
     "schema_problem",
+    "steps_frame",
+    "write_export",
 ]
 
 SCHEMA_VERSION = 1
@@ -75,23 +88,24 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT, ended_at TEXT, status TEXT NOT NULL, reason TEXT, pid INTEGER);
 CREATE TABLE IF NOT EXISTS wafers (
     run_id TEXT NOT NULL REFERENCES runs(run_id), wafer_id TEXT NOT NULL,
-    state TEXT NOT NULL, reason TEXT, PRIMARY KEY (run_id, wafer_id));
+    state TEXT NOT NULL, reason TEXT, replaces TEXT, PRIMARY KEY (run_id, wafer_id));
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs(run_id), seq INTEGER NOT NULL,
     name TEXT NOT NULL, wafer_id TEXT, repeatable INTEGER NOT NULL,
     status TEXT NOT NULL, parameters TEXT NOT NULL, result TEXT, error TEXT,
     started_at TEXT NOT NULL, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (run_id, seq));
+    bench_started REAL, bench_finished REAL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS samples (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, channel TEXT NOT NULL,
-    t REAL NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL);
+    t REAL NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, bench_time REAL, wall_time TEXT);
 CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id, seq, channel);
 CREATE TABLE IF NOT EXISTS measurements (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, wafer_id TEXT NOT NULL,
     label TEXT NOT NULL, site TEXT NOT NULL, x_mm REAL NOT NULL, y_mm REAL NOT NULL,
     dose_requested_mJ_cm2 REAL, dose_delivered_mJ_cm2 REAL,
     thickness_nm REAL NOT NULL, thickness_error_nm REAL, refractive_index REAL,
-    mse REAL, formulation_hash TEXT, measured_at TEXT NOT NULL);
+    mse REAL, formulation_hash TEXT, measured_at TEXT NOT NULL, bench_time REAL,
+    wall_time TEXT);
 CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id, wafer_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
@@ -124,6 +138,8 @@ MEASUREMENT_COLUMNS = (
     "mse",
     "formulation_hash",
     "measured_at",
+    "bench_time",
+    "wall_time",
 )
 
 
@@ -224,6 +240,37 @@ def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: Nullable columns added to a table of schema version 1 since its first
+#: release: added in place when a store made before them is opened for writing.
+_ADDED_COLUMNS = (
+    ("wafers", "replaces", "TEXT"),
+    # Both clocks of every recorded time (see the module docstring).
+    ("steps", "bench_started", "REAL"),
+    ("steps", "bench_finished", "REAL"),
+    ("samples", "bench_time", "REAL"),
+    ("samples", "wall_time", "TEXT"),
+    ("measurements", "bench_time", "REAL"),
+    ("measurements", "wall_time", "TEXT"),
+)
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column in have:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked again under the write lock: another process may have added it.
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -239,7 +286,8 @@ class RunStore:
         #: On a read-only file system: it can be read, and every write fails.
         self.read_only = False
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+            # Owner-only (or group-readable when asked); the bench lock warns about an open one.
+            private.private_dir(self.data_dir)
             if not self.path.exists():
                 _create(self.path)
             self.read_only = read_only_medium(self.data_dir)
@@ -312,6 +360,7 @@ class RunStore:
                     f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR IGNORE INTO meta VALUES"
                     f" ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
                 )
+            _add_columns(db)
         except BaseException:
             db.close()
             raise
@@ -466,8 +515,14 @@ class RunStore:
         wafer_id: str | None,
         repeatable: bool,
         parameters: Any,
+        *,
+        bench_time: float | None = None,
     ) -> None:
-        """Journal a step as started; returns only once it is on disk."""
+        """Journal a step as started; returns only once it is on disk.
+
+        ``bench_time``: s on the run's clock since the run started (see
+        :meth:`last_bench_time`); the wall time is taken here (UTC).
+        """
         with self._transaction() as db:
             existing = db.execute(
                 "SELECT status FROM steps WHERE run_id=? AND seq=?", (run_id, seq)
@@ -475,14 +530,24 @@ class RunStore:
             if existing is None:
                 db.execute(
                     "INSERT INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
-                    " parameters, started_at) VALUES (?, ?, ?, ?, ?, 'started', ?, ?)",
-                    (run_id, seq, name, wafer_id, int(repeatable), _dumps(parameters), now_text()),
+                    " parameters, started_at, bench_started)"
+                    " VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?)",
+                    (
+                        run_id,
+                        seq,
+                        name,
+                        wafer_id,
+                        int(repeatable),
+                        _dumps(parameters),
+                        now_text(),
+                        bench_time,
+                    ),
                 )
             else:
                 db.execute(
                     "UPDATE steps SET status='started', attempts=attempts+1, error=NULL,"
-                    " started_at=? WHERE run_id=? AND seq=?",
-                    (now_text(), run_id, seq),
+                    " started_at=?, bench_started=?, bench_finished=NULL WHERE run_id=? AND seq=?",
+                    (now_text(), bench_time, run_id, seq),
                 )
 
     def step_finished(
@@ -491,19 +556,18 @@ class RunStore:
         seq: int,
         result: Any,
         *,
-        samples: Sequence[tuple[str, float, float, str]] = (),
+        samples: Sequence[tuple[Any, ...]] = (),
         measurements: Sequence[dict[str, Any]] = (),
+        bench_time: float | None = None,
     ) -> None:
         """Journal a step as finished with its results, samples and measurements - one commit.
 
         Either all of it is on disk or none: a measurement step killed before
-        this commit is re-run on resume and writes its rows once.
+        this commit is re-run on resume and writes its rows once. ``samples``:
+        see :meth:`add_samples`; ``bench_time``: as in :meth:`step_started`.
         """
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, seq, c, t, v, u) for c, t, v, u in samples],
-            )
+            db.executemany(_INSERT_SAMPLE, _sample_rows(run_id, seq, samples))
             if measurements:
                 columns = MEASUREMENT_COLUMNS
                 db.executemany(
@@ -512,44 +576,63 @@ class RunStore:
                     [tuple(row.get(c) for c in columns) for row in measurements],
                 )
             db.execute(
-                "UPDATE steps SET status='finished', result=?, finished_at=?"
+                "UPDATE steps SET status='finished', result=?, finished_at=?, bench_finished=?"
                 " WHERE run_id=? AND seq=?",
-                (_dumps(result), now_text(), run_id, seq),
+                (_dumps(result), now_text(), bench_time, run_id, seq),
             )
 
-    def step_failed(self, run_id: str, seq: int, status: str, error: str) -> None:
+    def step_failed(
+        self, run_id: str, seq: int, status: str, error: str, *, bench_time: float | None = None
+    ) -> None:
+        """A step ended without its result; ``bench_time`` None: when is unknown (on resume)."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE steps SET status=?, error=?, finished_at=? WHERE run_id=? AND seq=?",
-                (status, error, now_text(), run_id, seq),
+                "UPDATE steps SET status=?, error=?, finished_at=?, bench_finished=?"
+                " WHERE run_id=? AND seq=?",
+                (status, error, now_text(), bench_time, run_id, seq),
             )
 
     def step_skipped(
-        self, run_id: str, seq: int, name: str, wafer_id: str | None, parameters: Any, reason: str
+        self,
+        run_id: str,
+        seq: int,
+        name: str,
+        wafer_id: str | None,
+        parameters: Any,
+        reason: str,
+        *,
+        bench_time: float | None = None,
     ) -> None:
         # A step that already has a record (it started, was interrupted, failed)
         # keeps it: skipping it now must not erase what happened then.
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO steps (run_id, seq, name, wafer_id, repeatable, status,"
-                " parameters, error, started_at) VALUES (?, ?, ?, ?, 0, 'skipped', ?, ?, ?)"
+                " parameters, error, started_at, bench_started)"
+                " VALUES (?, ?, ?, ?, 0, 'skipped', ?, ?, ?, ?)"
                 " ON CONFLICT(run_id, seq) DO NOTHING",
-                (run_id, seq, name, wafer_id, _dumps(parameters), reason, now_text()),
+                (run_id, seq, name, wafer_id, _dumps(parameters), reason, now_text(), bench_time),
             )
 
     # -- wafers, events ----------------------------------------------------------------
 
-    def set_wafer(self, run_id: str, wafer_id: str, state: str, reason: str = "") -> None:
+    def set_wafer(
+        self, run_id: str, wafer_id: str, state: str, reason: str = "", replaces: str | None = None
+    ) -> None:
+        """A wafer's state; ``replaces``: the quarantined wafer it stands in for (kept once set)."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO wafers VALUES (?, ?, ?, ?) ON CONFLICT(run_id, wafer_id)"
-                " DO UPDATE SET state=excluded.state, reason=excluded.reason",
-                (run_id, wafer_id, state, reason),
+                "INSERT INTO wafers (run_id, wafer_id, state, reason, replaces)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, wafer_id)"
+                " DO UPDATE SET state=excluded.state, reason=excluded.reason,"
+                " replaces=COALESCE(excluded.replaces, wafers.replaces)",
+                (run_id, wafer_id, state, reason, replaces),
             )
 
     def wafers(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Wafer id -> ``state``, ``reason``, ``replaces`` (None unless a replacement)."""
         rows = self._query("SELECT * FROM wafers WHERE run_id=?", (run_id,))
-        return {r["wafer_id"]: dict(r) for r in rows}
+        return {r["wafer_id"]: {"replaces": None, **r} for r in rows}
 
     def event(self, run_id: str, kind: str, message: str) -> None:
         with self._transaction() as db:
@@ -613,17 +696,18 @@ class RunStore:
 
     # -- data ------------------------------------------------------------------------
 
-    def add_samples(
-        self, run_id: str, seq: int, rows: Sequence[tuple[str, float, float, str]]
-    ) -> None:
-        """Time series points (channel, t s, value, unit) of one step, in one commit."""
+    def add_samples(self, run_id: str, seq: int, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Time series points of one step, in one commit.
+
+        Each is ``(channel, t, value, unit, bench_time, wall_time)``: ``t`` s
+        since the step started and ``bench_time`` s since the run started, both
+        on the run's clock; ``wall_time`` ISO 8601 UTC. The two clocks may be
+        left off (``(channel, t, value, unit)``): they are then unknown.
+        """
         if not rows:
             return
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, seq, c, t, v, u) for c, t, v, u in rows],
-            )
+            db.executemany(_INSERT_SAMPLE, _sample_rows(run_id, seq, rows))
 
     def add_measurements(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -650,17 +734,46 @@ class RunStore:
             for r in self._query("SELECT * FROM samples WHERE run_id=? ORDER BY rowid", (run_id,))
         ]
 
-    def measurements(self, run_id: str) -> Any:
-        """Tidy DataFrame of measurements; units in the column names."""
-        import pandas as pd
+    def last_bench_time(self, run_id: str) -> float:
+        """The latest bench time a run recorded (s since it started; 0.0 for a new run).
 
-        return pd.DataFrame(self.measurement_rows(run_id))
+        A resumed run's clock goes on from here, so bench time never goes
+        back within a run; the time no process ran it is not counted (the wall
+        times show that gap).
+        """
+        rows = self._query(
+            "SELECT MAX(latest) AS latest FROM ("
+            " SELECT MAX(MAX(COALESCE(bench_started, 0)), MAX(COALESCE(bench_finished, 0)))"
+            "  AS latest FROM steps WHERE run_id=?"
+            " UNION ALL SELECT MAX(bench_time) FROM samples WHERE run_id=?"
+            " UNION ALL SELECT MAX(bench_time) FROM measurements WHERE run_id=?)",
+            (run_id, run_id, run_id),
+        )
+        latest = rows[0]["latest"] if rows else None
+        return float(latest or 0.0)
+
+    # -- tidy tables (pandas) and the export --------------------------------------------
+
+    def measurements(self, run_id: str) -> Any:
+        """Tidy DataFrame of a run's measurements (the columns of ``EXPORT_TABLES``)."""
+        return measurements_frame(self.measurement_rows(run_id))
 
     def samples(self, run_id: str) -> Any:
-        """Tidy DataFrame of time series: run, step, channel, t (s), value, unit."""
-        import pandas as pd
+        """Tidy DataFrame of a run's time series (the columns of ``EXPORT_TABLES``)."""
+        return samples_frame(self.sample_rows(run_id))
 
-        return pd.DataFrame(self.sample_rows(run_id))
+    def steps_frame(self, run_id: str) -> Any:
+        """Tidy DataFrame of a run's step journal (the columns of ``EXPORT_TABLES``)."""
+        rows = self._query("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,))
+        return steps_frame(rows)
+
+    def export_frames(self, run_id: str) -> dict[str, Any]:
+        """What ``labctl export`` writes: table name -> DataFrame (see ``EXPORT_TABLES``)."""
+        return {
+            "measurements": self.measurements(run_id),
+            "samples": self.samples(run_id),
+            "steps": self.steps_frame(run_id),
+        }
 
     # -- queue ---------------------------------------------------------------------------
 
@@ -698,6 +811,343 @@ class RunStore:
         with self._transaction() as db:
             db.execute(f"UPDATE queue SET {names} WHERE id=?", (*fields.values(), entry_id))
 
+    def queue_entry(self, entry_id: int) -> dict[str, Any] | None:
+        """One entry (``options`` decoded), or None if there is no such entry."""
+        rows = self._query("SELECT * FROM queue WHERE id=?", (entry_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["options"] = json.loads(row["options"])
+        return row
+
+    def queue_transition(self, entry_id: int, expected: Sequence[str], **fields: Any) -> bool:
+        """Change an entry only if its status is one of ``expected`` (one winner).
+
+        ``options`` may be given as a dict (stored as JSON). False: the entry
+        is gone or was in another state when the change was tried.
+        """
+        if "options" in fields and not isinstance(fields["options"], str):
+            fields["options"] = _dumps(fields["options"])
+        names = ", ".join(f"{k}=?" for k in fields)
+        marks = ", ".join("?" for _ in expected)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE queue SET {names} WHERE id=? AND status IN ({marks})",
+                (*fields.values(), entry_id, *expected),
+            )
+            return cursor.rowcount == 1
+
+    def queue_remove(self, entry_id: int, expected: Sequence[str]) -> bool:
+        """Delete an entry if its status is one of ``expected``; its runs stay recorded."""
+        marks = ", ".join("?" for _ in expected)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"DELETE FROM queue WHERE id=? AND status IN ({marks})", (entry_id, *expected)
+            )
+            return cursor.rowcount == 1
+
+
+_INSERT_SAMPLE = (
+    "INSERT INTO samples (run_id, seq, channel, t, value, unit, bench_time, wall_time)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sample_rows(
+    run_id: str, seq: int, samples: Sequence[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Rows for ``_INSERT_SAMPLE``; a point without its two clocks has them unknown (NULL)."""
+    rows = []
+    for sample in samples:
+        channel, t, value, unit, *clocks = sample
+        bench_time, wall_time = (*clocks, None, None)[:2]
+        rows.append((run_id, seq, channel, t, value, unit, bench_time, wall_time))
+    return rows
+
+
+# -- the export: tidy tables, one convention -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    """One column of an exported table, as docs/runs.md lists it."""
+
+    name: str
+    #: ``text``, ``integer``, ``real``, ``boolean``, ``JSON`` or ``ISO 8601 UTC``.
+    type: str
+    #: The unit's canonical spelling (:func:`labctl.units.canonical_unit`); ``""`` if none.
+    unit: str
+    meaning: str
+
+
+#: The unit each time-series channel is exported in; a value recorded in another
+#: unit (or another spelling of it, as older stores hold) is converted.
+CHANNEL_UNITS = {"spin_speed": "rpm", "plate_temperature": "degC", "irradiance": "mW/cm^2"}
+
+_BENCH_TIME = "s on the run's clock since the run started (virtual on --sim); empty if unknown"
+_WALL_TIME = "wall-clock time, UTC"
+
+#: Every exported table, column by column, in file order. docs/runs.md lists
+#: the same (a test holds them together).
+EXPORT_TABLES: dict[str, tuple[ExportColumn, ...]] = {
+    "measurements": (
+        ExportColumn("run_id", "text", "", "the run"),
+        ExportColumn("seq", "integer", "", "the measure step (steps.seq)"),
+        ExportColumn("wafer_id", "text", "", "the wafer"),
+        ExportColumn("label", "text", "", "which measurement: before, after, spin <speed> rpm"),
+        ExportColumn("site", "text", "", "the site: a field (F01...), P1..P5, unexposed"),
+        ExportColumn("x_mm", "real", "mm", "site position on the wafer, x"),
+        ExportColumn("y_mm", "real", "mm", "site position on the wafer, y"),
+        ExportColumn(
+            "dose_requested_mJ_cm2",
+            "real",
+            "mJ/cm^2",
+            "dose asked of the exposure tool; empty where the site was not exposed",
+        ),
+        ExportColumn(
+            "dose_delivered_mJ_cm2",
+            "real",
+            "mJ/cm^2",
+            "dose delivered (measured irradiance x actual open time); empty where not exposed",
+        ),
+        ExportColumn("thickness_nm", "real", "nm", "film thickness (ellipsometer fit)"),
+        ExportColumn("thickness_error_nm", "real", "nm", "the fit's thickness uncertainty"),
+        ExportColumn("refractive_index", "real", "", "n at 632.8 nm (Cauchy fit); empty if none"),
+        ExportColumn("mse", "real", "", "the fit's mean squared error"),
+        ExportColumn("formulation_hash", "text", "", "SHA-256 of the formulation that made it"),
+        ExportColumn("bench_time", "real", "s", f"when measured: {_BENCH_TIME}"),
+        ExportColumn("wall_time", "ISO 8601 UTC", "", f"when measured: {_WALL_TIME}"),
+    ),
+    "samples": (
+        ExportColumn("run_id", "text", "", "the run"),
+        ExportColumn("seq", "integer", "", "the step that recorded it (steps.seq)"),
+        ExportColumn("channel", "text", "", "spin_speed, plate_temperature or irradiance"),
+        ExportColumn("value", "real", "", "the reading, in the unit of the `unit` column"),
+        ExportColumn(
+            "unit",
+            "text",
+            "",
+            "one per channel: rpm (spin_speed), degC (plate_temperature), mW/cm^2 (irradiance)",
+        ),
+        ExportColumn(
+            "bench_time_in_step", "real", "s", "s on the run's clock since its step started"
+        ),
+        ExportColumn("bench_time", "real", "s", f"when read: {_BENCH_TIME}"),
+        ExportColumn("wall_time", "ISO 8601 UTC", "", f"when read: {_WALL_TIME}; empty if unknown"),
+    ),
+    "steps": (
+        ExportColumn("run_id", "text", "", "the run"),
+        ExportColumn("seq", "integer", "", "the step's number in the journal, from 1"),
+        ExportColumn("name", "text", "", "coat, soft bake, expose, measure, transfer, ..."),
+        ExportColumn("wafer_id", "text", "", "the wafer it acts on; empty for set-up steps"),
+        ExportColumn("repeatable", "boolean", "", "done again on resume if cut short"),
+        ExportColumn(
+            "status",
+            "text",
+            "",
+            "finished, started, failed, interlocked, interrupted or skipped",
+        ),
+        ExportColumn("attempts", "integer", "", "times it was started (resumes, retries)"),
+        ExportColumn("error", "text", "", "why it did not finish; empty if it did"),
+        ExportColumn(
+            "parameters", "JSON", "", "its setpoints: an object; quantities as {value, unit}"
+        ),
+        ExportColumn(
+            "result", "JSON", "", "what it returned (quantities as {value, unit}); null if none"
+        ),
+        ExportColumn("bench_time", "real", "s", f"its (last) start: {_BENCH_TIME}"),
+        ExportColumn("bench_time_finished", "real", "s", f"its end: {_BENCH_TIME}"),
+        ExportColumn("wall_time", "ISO 8601 UTC", "", f"its (last) start: {_WALL_TIME}"),
+        ExportColumn(
+            "wall_time_finished", "ISO 8601 UTC", "", f"its end: {_WALL_TIME}; empty if none"
+        ),
+    ),
+}
+
+
+def export_json(value: Any) -> str:
+    """A journal value (parameters, result) as the export's JSON text.
+
+    A quantity is ``{"value": 90, "unit": "s"}`` - the unit in its canonical
+    spelling; a number that is not finite (no reading) is ``null``; keys are
+    sorted. Always valid JSON (``json.loads`` reads it; no NaN).
+    """
+    return json.dumps(_export_value(value), sort_keys=True, allow_nan=False, ensure_ascii=False)
+
+
+def _export_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__quantity__"}:
+            magnitude, unit = value["__quantity__"]
+            return {"value": _export_value(magnitude), "unit": _unit_text(unit or "")}
+        if set(value) == {"__float__"}:
+            return None  # a NaN or an infinity: no number to give
+        return {str(key): _export_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_export_value(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _unit_text(unit: str) -> str:
+    """The canonical spelling of a stored unit; a spelling pint cannot read is kept as it is."""
+    from .units import canonical_unit
+
+    try:
+        return canonical_unit(unit)
+    except Exception:  # pint raises several kinds for a unit it cannot parse
+        return unit
+
+
+def _frame(rows: list[dict[str, Any]], table: str) -> Any:
+    import pandas as pd
+
+    names = [column.name for column in EXPORT_TABLES[table]]
+    frame = pd.DataFrame(rows, columns=names)
+    for column in EXPORT_TABLES[table]:
+        if column.type == "real":
+            frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype(
+                "float64"
+            )
+        elif column.type == "integer":
+            frame[column.name] = frame[column.name].astype("int64")
+        elif column.type == "boolean":
+            frame[column.name] = frame[column.name].astype(bool)
+    return frame
+
+
+def measurements_frame(rows: Sequence[dict[str, Any]]) -> Any:
+    """Measurement rows of the store as the exported table (``measured_at`` is not in it:
+    it is the bench clock's calendar, virtual on --sim; ``bench_time``/``wall_time`` say when)."""
+    return _frame([dict(row) for row in rows], "measurements")
+
+
+def samples_frame(rows: Sequence[dict[str, Any]]) -> Any:
+    """Sample rows of the store as the exported table: one unit (and spelling) per channel."""
+    out = []
+    for row in rows:
+        unit = _unit_text(row["unit"])
+        value = row["value"]
+        wanted = CHANNEL_UNITS.get(row["channel"])
+        if wanted is not None and unit != wanted:
+            from .units import Q_
+
+            value, unit = float(Q_(value, unit).m_as(wanted)), wanted
+        out.append(
+            {
+                "run_id": row["run_id"],
+                "seq": row["seq"],
+                "channel": row["channel"],
+                "value": value,
+                "unit": unit,
+                "bench_time_in_step": row["t"],
+                "bench_time": row.get("bench_time"),
+                "wall_time": row.get("wall_time"),
+            }
+        )
+    return _frame(out, "samples")
+
+
+def steps_frame(rows: Sequence[dict[str, Any]]) -> Any:
+    """Step journal rows of the store (JSON text as stored) as the exported table."""
+    out = []
+    for row in rows:
+        parameters = json.loads(row["parameters"]) if row["parameters"] else {}
+        result = json.loads(row["result"]) if row["result"] else None
+        out.append(
+            {
+                "run_id": row["run_id"],
+                "seq": row["seq"],
+                "name": row["name"],
+                "wafer_id": row["wafer_id"],
+                "repeatable": bool(row["repeatable"]),
+                "status": row["status"],
+                "attempts": row["attempts"],
+                "error": row["error"],
+                "parameters": export_json(parameters),
+                "result": export_json(result),
+                "bench_time": row.get("bench_started"),
+                "bench_time_finished": row.get("bench_finished"),
+                "wall_time": row["started_at"],
+                "wall_time_finished": row["finished_at"],
+            }
+        )
+    return _frame(out, "steps")
+
+
+#: ``labctl export --format`` -> file extension.
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+def check_export_target(out_dir: Path, fmt: str) -> None:
+    """Refuse an export that cannot be written - before anything is created.
+
+    ``fmt`` must be one of :data:`EXPORT_FORMATS` and, for Parquet, pyarrow
+    installed; ``out_dir`` an existing, writable directory, or a new one in
+    an existing, writable directory. Raises :class:`InputError` (one line).
+    """
+    import importlib.util
+
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"{fmt!r} is not one of {', '.join(EXPORT_FORMATS)}", field="--format")
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise InputError(
+            "Parquet needs pyarrow, which is not installed: pip install 'labctl[parquet]'"
+            " (or export --format csv)",
+            field="--format",
+        )
+    where = str(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InputError("not a directory (allowed: a directory)", source=where, field="--out")
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise InputError("directory not writable", source=where, field="--out")
+        return
+    parent = out_dir.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{parent} is not a directory", source=where, field="--out")
+    if not parent.is_dir():
+        raise InputError(
+            f"no such directory: {parent} (allowed: a new directory in an existing one)",
+            source=where,
+            field="--out",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot create it: {parent} is not writable", source=where, field="--out")
+
+
+def write_export(
+    frames: dict[str, Any], out_dir: Path, run_id: str, fmt: str
+) -> list[tuple[Path, int]]:
+    """Write each frame to ``out_dir/<run>_<table>.<fmt>``; return (path, rows) of each.
+
+    Call :func:`check_export_target` first. A failure of the disk is one
+    :class:`StorageError` naming the file.
+    """
+    written = []
+    try:
+        private.private_dir(out_dir)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create it: {exc.strerror or exc}", source=str(out_dir), field="--out"
+        ) from None
+    path = out_dir
+    try:
+        for name, frame in frames.items():
+            path = out_dir / f"{run_id}_{name}.{fmt}"
+            with private.private_output(path) as stream:  # owner-only, whole or not at all
+                if fmt == "csv":
+                    frame.to_csv(stream, index=False, encoding="utf-8")
+                else:
+                    frame.to_parquet(stream, index=False)
+            written.append((path, len(frame)))
+    except OSError as exc:
+        raise StorageError(
+            exc.strerror or str(exc), path=str(exc.filename or path), errno=exc.errno
+        ) from exc
+    return written
+
 
 def problem_lines(rows: list[tuple[Any, ...]]) -> list[str]:
     """SQLite's check report as one problem a line (its rows may hold several)."""
@@ -714,6 +1164,9 @@ def _create(path: Path) -> None:
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
     try:
+        # Made by us with the private mode: SQLite keeps it, and gives its -wal and
+        # -shm the main file's mode (its own default would be 0644).
+        os.close(private.new_file(temporary))
         db = sqlite3.connect(temporary, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -724,7 +1177,7 @@ def _create(path: Path) -> None:
             )
         finally:
             db.close()
-        os.chmod(temporary, 0o644)
+        os.chmod(temporary, private.file_mode())
         try:
             os.link(temporary, path)
         except FileExistsError:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labctl.private import private_dir
 from labctl.store import RunStore
 from sim_instruments.bench import VirtualBench
 
@@ -226,7 +227,7 @@ def run_campaign(
     for name in classes or list(FAULT_CLASSES):
         role, kind = FAULT_CLASSES[name]
         data = base / name.replace(" ", "_")
-        data.mkdir(parents=True, exist_ok=True)
+        private_dir(data)
         _queue(data, formulation, runs)
         safety = _SafeCounter(data)
         moment = rng.uniform(0.1, 0.9) * SECONDS_PER_RUN  # inside the first run

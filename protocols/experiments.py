@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.exposure import ExposureTool
-from labctl.engine import Run
+from labctl.engine import SPARE_WAFERS, Run
 from labctl.units import Q_, U
 
 from . import steps
@@ -107,6 +107,26 @@ TRANSITION_SHARE = 0.75
 TRANSITION_MARGIN = 1.1
 
 
+#: Steps of a wafer that is coated and soft baked (new wafer, transfers, coat,
+#: plate, bake: 7) and measured (3): one wafer of the spin curve.
+SPIN_WAFER_STEPS = 10
+#: Steps of an exposed wafer besides its exposures: the above, calibration, its
+#: check and the stage transfers (4), post-exposure bake (3), develop (3), a
+#: second measurement (3).
+EXPOSED_WAFER_STEPS = SPIN_WAFER_STEPS + 13
+
+
+def contrast_wafer_steps(fields: int) -> int:
+    """Journal steps of one wafer of a dose matrix with ``fields`` exposures."""
+    return EXPOSED_WAFER_STEPS + fields
+
+
+def fine_wafer_fields(fine_fields: int) -> int:
+    """Fields of the fine wafer :func:`plan_next_wafer` plans for ``fine_fields`` (>= 1)."""
+    inner = max(6, round(fine_fields * TRANSITION_SHARE))
+    return inner + max(0, fine_fields - inner)
+
+
 def _log_doses(low: float, high: float, count: int) -> list[float]:
     if count == 1:
         return [math.sqrt(low * high)]
@@ -114,12 +134,15 @@ def _log_doses(low: float, high: float, count: int) -> list[float]:
 
 
 def _contrast_wafer(run: Run, wafer: str, doses: list[float]) -> list[tuple[float, float]]:
-    """One wafer of a contrast experiment; its (delivered dose, NRT) per field."""
+    """One wafer of a contrast experiment; its (delivered dose, NRT) per field.
+
+    A wafer quarantined on the way gives nothing, unless a replacement wafer
+    did its part (unattended): then the pairs are the replacement's.
+    """
     p = run.parameters
     positions = _grid(len(doses), p["field_pitch"].m_as(U.mm))
-    before = after = None
-    records: list[Any] = []
-    with run.wafer_scope(wafer):
+
+    def part(wafer: str) -> tuple[Any, Any, list[Any]]:
         _coat_and_soft_bake(run, wafer)
         before_sites = [
             {"site": f"F{i + 1:02d}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
@@ -131,8 +154,12 @@ def _contrast_wafer(run: Run, wafer: str, doses: list[float]) -> list[tuple[floa
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
         after = _measure(run, wafer, _field_sites(records), "after")
-    if before is None or after is None:  # the wafer was quarantined on the way
+        return before, after, records
+
+    done = run.wafer_part(wafer, part)
+    if done is None:  # the wafer was quarantined on the way, and not replaced
         return []
+    before, after, records = done[1]
     start = {s["site"]: s["thickness"].m_as(U.nm) for s in before["sites"]}
     delivered = {r["field"]: r["dose_delivered"] for r in records}
     pairs = []
@@ -231,6 +258,7 @@ def contrast_curve(run: Run) -> None:
                 f"wafer {index + 2}: {len(doses)} fields across the transition, "
                 f"{min(doses):.3g}-{max(doses):.3g} mJ/cm²",
             )
+            run.expect_remaining(contrast_wafer_steps(len(doses)))
             _contrast_wafer(run, f"{base}-{index + 2}", doses)
             break
         run.event(
@@ -238,6 +266,13 @@ def contrast_curve(run: Run) -> None:
             f"wafer {index + 2}: the transition is {why} than {min(d for d, _ in pairs):.3g}-"
             f"{max(d for d, _ in pairs):.3g} mJ/cm²; moving the range to {low:.3g}-{high:.3g}",
         )
+        # Progress: this wafer, then the fine one if the wafer budget still allows it.
+        fine_after = p["fine_fields"] > 0 and index + 2 < p["max_wafers"]
+        run.expect_remaining(
+            contrast_wafer_steps(len(doses))
+            + (contrast_wafer_steps(fine_wafer_fields(p["fine_fields"])) if fine_after else 0)
+        )
+    run.expect_remaining(0)  # whatever was planned and not done, will not be
 
 
 def spin_curve(run: Run) -> None:
@@ -245,16 +280,17 @@ def spin_curve(run: Run) -> None:
     p = run.parameters
     base = p["wafer"]
     points = [(0.0, 0.0), (20.0, 0.0), (0.0, 20.0), (-20.0, 0.0), (0.0, -20.0)]
+    sites = [
+        {"site": f"P{i + 1}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)} for i, (x, y) in enumerate(points)
+    ]
     for index, speed in enumerate(p["speeds"]):
-        wafer = f"{base}-{index + 1:02d}"
         run.parameters = {**p, "coat_speed": speed}
-        with run.wafer_scope(wafer):
+
+        def part(wafer: str, label: str = f"spin {speed.m_as(U.rpm):g} rpm") -> None:
             _coat_and_soft_bake(run, wafer)
-            sites = [
-                {"site": f"P{i + 1}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
-                for i, (x, y) in enumerate(points)
-            ]
-            _measure(run, wafer, sites, f"spin {speed.m_as(U.rpm):g} rpm")
+            _measure(run, wafer, sites, label)
+
+        run.wafer_part(f"{base}-{index + 1:02d}", part)
     run.parameters = p
 
 
@@ -269,17 +305,31 @@ def claim14(run: Run) -> None:
     wafer = p["wafer"]
     positions = _grid(9, 10.0)
     unexposed = {"site": "unexposed", "x": Q_(0, U.mm), "y": Q_(30, U.mm)}
-    with run.wafer_scope(wafer):
+    before_sites = [
+        {"site": f"F{i + 1:02d}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
+        for i, (x, y) in enumerate(positions)
+    ]
+
+    def part(wafer: str) -> None:
         _coat_and_soft_bake(run, wafer)
-        before_sites = [
-            {"site": f"F{i + 1:02d}", "x": Q_(x, U.mm), "y": Q_(y, U.mm)}
-            for i, (x, y) in enumerate(positions)
-        ]
         _measure(run, wafer, [*before_sites, unexposed], "before")
         records = _dose_matrix(run, wafer, [p["dose"]] * len(positions), positions)
         steps.post_exposure_bake(run, wafer, p["peb_temperature"], p["peb_time"])
         _develop(run, wafer)
         _measure(run, wafer, [*_field_sites(records), unexposed], "after")
+
+    run.wafer_part(wafer, part)
+
+
+#: Replacement wafers: every protocol declares how many it may use.
+SPARES = Parameter(
+    SPARE_WAFERS,
+    2,
+    None,
+    0,
+    8,
+    "unattended: wafers that may replace a quarantined one, per run (0: none)",
+)
 
 
 @dataclass(frozen=True)
@@ -292,14 +342,22 @@ class Protocol:
     doc: str
 
     def expected_steps(self, values: dict[str, Any]) -> int:
-        per_wafer = 17  # coat, two bakes with transfers, develop, measures
+        """The steps the protocol plans at its start (progress: step n of this).
+
+        Exact for claim 14 and the spin curve; the contrast curve plans its
+        coarse wafer and, if it may have one, the fine wafer, and says so when
+        its plan changes (:meth:`labctl.engine.Run.expect_remaining`); a
+        replacement wafer adds the steps its part had taken before the quarantine.
+        """
         if self.name == "contrast-curve":
+            steps = contrast_wafer_steps(int(values["fields"]))
             fine = int(values["fine_fields"])
-            wafers = 1 + (fine > 0 and int(values["max_wafers"]) > 1)
-            return wafers * (per_wafer + 4) + int(values["fields"]) + (fine if wafers > 1 else 0)
+            if fine > 0 and int(values["max_wafers"]) > 1:
+                steps += contrast_wafer_steps(fine_wafer_fields(fine))
+            return steps
         if self.name == "spin-curve":
-            return 10 * len(values["speeds"])
-        return per_wafer + 9 + 5
+            return SPIN_WAFER_STEPS * len(values["speeds"])
+        return contrast_wafer_steps(9)  # claim 14: one wafer, 9 fields, measured twice
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -328,6 +386,7 @@ PROTOCOLS: dict[str, Protocol] = {
                 "wafers at most: the coarse one, range moves, the fine one",
             ),
             Parameter("field_pitch", q(8, "mm"), "mm", 5.5, 12, "field centre spacing"),
+            SPARES,
         ),
         "coarse dose matrix, then a fine one across the transition; thickness before and after",
     ),
@@ -345,13 +404,18 @@ PROTOCOLS: dict[str, Protocol] = {
                 "one wafer per speed",
                 is_list=True,
             ),
+            SPARES,
         ),
         "film thickness against spin speed",
     ),
     "claim14": Protocol(
         "claim14",
         claim14,
-        (*COMMON, Parameter("dose", q(60, "mJ/cm**2"), "mJ/cm**2", 0.1, 5000, "exposure dose")),
+        (
+            *COMMON,
+            Parameter("dose", q(60, "mJ/cm**2"), "mJ/cm**2", 0.1, 5000, "exposure dose"),
+            SPARES,
+        ),
         "form a film, irradiate it, develop it (claim 14), 9 fields at one dose",
     ),
 }

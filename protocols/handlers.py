@@ -92,18 +92,56 @@ class SocketHandler:
     ``docs/instruments/wafer_handler.md``: one ASCII line per command, one
     reply line, ``OK[ value]`` or ``ERR reason``. Serves unattended runs on a
     bench that has one (the served virtual bench does).
+
+    Every connection starts with ``AUTH <token>`` (the station file's
+    ``[handler] token``); a handler that refuses it - or that asks for one
+    when none is configured - is a :class:`~labctl.errors.StationFileError`
+    (``handler.token``): a wrong file, not a busy bench, so nothing retries it.
     """
 
     attended = False
 
-    def __init__(self, address: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 30.0,
+        *,
+        token: str | None = None,
+        source: str | None = None,
+    ) -> None:
         host, _, port = address.rpartition(":")
         self.address = (host, int(port))
         self.timeout = timeout
+        self.token = token
+        #: The station file it came from, named when the handler refuses the token.
+        self.source = source
         self._stream: Any = None
         self._socket: Any = None
         #: Who this client holds the bench for (``LOCK``), re-taken on a new connection.
         self.owner: str | None = None
+
+    @classmethod
+    def from_station(cls, config: Any, timeout: float = 30.0) -> SocketHandler:
+        """The handler of a :class:`labctl.station.StationConfig` (its ``[handler]``)."""
+        return cls(
+            config.handler,
+            timeout,
+            token=getattr(config, "handler_token", None),
+            source=getattr(config, "source", None),
+        )
+
+    def _refused(self, reply: str) -> Exception:
+        from labctl.errors import StationFileError
+
+        why = reply[4:] if reply.startswith("ERR ") else reply
+        if self.token is None:
+            problem = f"the wafer handler asks for a token and this station file has none ({why})"
+        else:
+            problem = (
+                f"the wafer handler refused the token ({why}): use the station file"
+                " the running `labctl sim serve` wrote"
+            )
+        return StationFileError(problem, source=self.source, field="handler.token")
 
     def _exchange(self, command: str) -> str:
         try:
@@ -127,9 +165,17 @@ class SocketHandler:
         connection = socket.create_connection(self.address, timeout=self.timeout)
         self._socket = connection
         self._stream = connection.makefile("rwb")
+        if self.token is not None:
+            reply = self._exchange(f"AUTH {self.token}")
+            if reply != "OK":
+                self.close()
+                raise self._refused(reply)
         if self.owner is not None:
             # The bench lock belongs to a connection: a new one must take it again.
             reply = self._exchange(f"LOCK {self.owner}")
+            if reply.startswith("ERR authentication required"):
+                self.close()
+                raise self._refused(reply)
             if reply != "OK":
                 self.close()
                 raise BenchBusy(f"the bench is in use: {reply[4:]}", holder=reply[4:])
@@ -142,6 +188,9 @@ class SocketHandler:
                 if self._stream is None:
                     self._connect()
                 reply = self._exchange(command)
+                if reply.startswith("ERR authentication required"):
+                    self.close()
+                    raise self._refused(reply)
                 break
             except OSError as exc:
                 self._stream = None

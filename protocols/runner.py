@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import threading
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from labctl.engine import (
     software_versions,
 )
 from labctl.errors import InputError, LabctlError, RecipeError
+from labctl.files import file_bytes
 from labctl.formulation import Formulation, load_formulation, parse_formulation
+from labctl.progress import StepProgress
 from labctl.station import Station
 from labctl.store import RunStore
 
@@ -62,6 +65,8 @@ class RunRequest:
     operator: str = field(default_factory=lambda: _user())
     seed: int = 0
     prompt: Callable[[str], str] | None = None
+    #: The station file is trusted to name ``"module:Class"`` drivers (``--allow-import``).
+    allow_import: bool = False
 
 
 @dataclass
@@ -117,11 +122,12 @@ def validate(
     formulation = load_formulation(request.formulation)
     if not request.sim and request.station is None:
         raise InputError("give --sim or --station FILE", field="station")
-    if request.unattended and not request.sim:
+    if request.station is not None:
         from labctl.station import load_station
 
-        assert request.station is not None
-        if load_station(request.station).handler is None:
+        # The whole station file, checked before a run is recorded or a port opens.
+        config = load_station(request.station, allow_import=request.allow_import)
+        if request.unattended and not request.sim and config.handler is None:
             raise InputError(
                 "an unattended run needs a wafer handler for its transfers and manual steps; "
                 "this station has none (add [handler] address, run attended, or --sim)",
@@ -195,6 +201,7 @@ class _Bench:
         lock: bool = True,
         wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
+        allow_import: bool = False,
     ) -> None:
         self.store = store
         self.sim = sim
@@ -213,9 +220,9 @@ class _Bench:
                 self.station = self._simulation.station()
             else:
                 assert station_file is not None
-                self.station = Station.from_file(station_file)
+                self.station = Station.from_file(station_file, allow_import=allow_import)
                 if self.station.config.handler is not None:
-                    self._guard = SocketHandler(self.station.config.handler)
+                    self._guard = SocketHandler.from_station(self.station.config)
                     self._guard.lock(
                         f"labctl pid {os.getpid()} data {store.data_dir.resolve()}",
                         wait=wait,
@@ -261,11 +268,13 @@ def _run(
     formulation: Formulation,
     seed: int,
     prompt: Callable[[str], str] | None,
-    progress: Callable[[str], None] | None,
+    progress: Callable[[StepProgress], None] | None,
     unattended: bool = False,
     lock: bool = True,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
+    allow_import: bool = False,
+    stop: threading.Event | None = None,
 ) -> tuple[str, str, Run, list[str]]:
     bench = _Bench(
         store,
@@ -278,6 +287,7 @@ def _run(
         lock=lock,
         wait=wait,
         on_wait=on_wait,
+        allow_import=allow_import,
     )
     try:
         assert bench.station is not None
@@ -292,7 +302,11 @@ def _run(
             parameters=parameters,
             formulation=formulation,
             progress=progress,
+            expected_steps=protocol.expected_steps(parameters),
         )
+        if stop is not None:
+            # Someone else may ask for the stop (the queue: `labctl queue cancel`).
+            run.stop_requested = stop
         status, reason = execute(run, protocol.function)
         return status, reason, run, bench.recovered
     finally:
@@ -307,6 +321,7 @@ def recover(
     seed: int = 0,
     unattended: bool = True,
     lock: bool = True,
+    allow_import: bool = False,
 ) -> list[str]:
     """After a run process died: bench safe, the death recorded, its wafers parked.
 
@@ -325,6 +340,7 @@ def recover(
             unattended=unattended,
             lock=lock,
             wait=30.0,
+            allow_import=allow_import,
         )
         bench.close()
         return bench.recovered
@@ -332,7 +348,14 @@ def recover(
         store.close()
 
 
-def safe_bench(data_dir: Path, *, sim: bool, station_file: Path | None, seed: int = 0) -> list[str]:
+def safe_bench(
+    data_dir: Path,
+    *,
+    sim: bool,
+    station_file: Path | None,
+    seed: int = 0,
+    allow_import: bool = False,
+) -> list[str]:
     """Put the bench in its safe state without the store (it may be what failed).
 
     Returns the roles that could not be made safe.
@@ -345,7 +368,7 @@ def safe_bench(data_dir: Path, *, sim: bool, station_file: Path | None, seed: in
             station = simulation.station()
         else:
             assert station_file is not None
-            station = Station.from_file(station_file)
+            station = Station.from_file(station_file, allow_import=allow_import)
         station.connect()
         try:
             return safe_state(station)
@@ -389,23 +412,26 @@ class _NamespacedHandler:
 
 def start(
     request: RunRequest,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[StepProgress], None] | None = None,
     on_created: Callable[[str], None] | None = None,
     *,
     lock: bool = True,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
     """Validate, record, run. Raises :class:`InputError` before anything moves.
 
     ``on_created(run_id)`` is called once the run is recorded, before it starts
-    (the overnight queue keeps the id, so a crash can be resumed).
+    (the overnight queue keeps the id, so a crash can be resumed). ``stop``, once
+    set, stops the run at its next safe point, as a first Ctrl-C does.
     """
     protocol, parameters, recipe_table, formulation = validate(request)
     store = RunStore(request.data_dir)
     try:
         run_id = new_run_id(protocol.name)
-        content = Path(request.formulation).read_text(encoding="utf-8")
+        # The bytes validated above (a queued run's stored copy: labctl.files.stored_files).
+        content = file_bytes(request.formulation).decode("utf-8")
         store.save_formulation(
             formulation.content_hash(),
             formulation.name,
@@ -444,6 +470,8 @@ def start(
             lock,
             wait,
             on_wait,
+            allow_import=request.allow_import,
+            stop=stop,
         )
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
@@ -456,12 +484,18 @@ def resume(
     *,
     station: Path | None = None,
     prompt: Callable[[str], str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[StepProgress], None] | None = None,
     lock: bool = True,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
+    allow_import: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
-    """Re-run a run's protocol: finished steps replay from the journal, nothing is done twice."""
+    """Re-run a run's protocol: finished steps replay from the journal, nothing is done twice.
+
+    ``allow_import``: ``station`` is trusted to name ``"module:Class"`` drivers;
+    ``stop``: as in :func:`start`.
+    """
     store = RunStore(data_dir)
     try:
         record = store.run(run_id)
@@ -493,6 +527,8 @@ def resume(
             lock,
             wait,
             on_wait,
+            allow_import=allow_import,
+            stop=stop,
         )
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:

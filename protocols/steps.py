@@ -55,14 +55,20 @@ def _timed(context: StepContext, duration: float, sample: Any) -> None:
 
 
 def new_wafer(run: Run, wafer: str) -> Any:
-    """A new wafer enters the run (from the cassette)."""
+    """A new wafer enters the run (from the cassette).
+
+    A replacement wafer's step names the quarantined wafer it ``replaces``: the
+    decision is journaled with the step, before the handler takes the wafer.
+    """
+    replaces = run.replaced_wafer(wafer)
 
     def action(context: StepContext) -> Any:
         run.handler.new_wafer(wafer)
         context.checkpoint()
         return {"location": "cassette"}
 
-    return run.step("new wafer", action, wafer=wafer)
+    parameters = {"replaces": replaces} if replaces is not None else None
+    return run.step("new wafer", action, wafer=wafer, parameters=parameters)
 
 
 def transfer(run: Run, wafer: str, to: str) -> Any:
@@ -162,9 +168,8 @@ def prepare_plate(run: Run, temperature: Any) -> Any:
         waited = 0.0
         while True:
             reading = context.read("hotplate", lambda d: d.plate_temperature, "plate temperature")
-            context.samples.append(
-                ("plate_temperature", context.elapsed(), reading.m_as(U.degC), "degC")
-            )
+            # Recorded, not fed to the plate interlock: it arms once the bake starts.
+            context.record("plate_temperature", reading.to(U.degC))
             if abs(reading.m_as(U.degC) - target) <= PLATE_READY_BAND:
                 break
             if waited >= PLATE_READY_LIMIT:
@@ -355,7 +360,10 @@ def measure(
                 "refractive_index": index_6328,
                 "mse": fit.mse,
                 "formulation_hash": run.formulation_hash,
+                # The bench clock's calendar (virtual on --sim); the export gives
+                # bench_time and wall_time instead.
                 "measured_at": context.clock.now().isoformat(timespec="milliseconds"),
+                **context.stamp(),
             }
             context.measurements.append(row)
             results.append({"site": str(site["site"]), "thickness": fit.thickness})

@@ -76,11 +76,14 @@ def run_child(
     unattended: bool = True,
     lock: BenchLock | None = None,
     report: Callable[[str], None] = print,
+    allow_import: bool = False,
 ) -> ChildExit:
     """Run ``labctl <arguments>`` as a supervised child; recover the bench if it dies.
 
     ``lock`` is the bench lock the caller holds for the child (the child is
     told so); without one, this function takes it for the child's lifetime.
+    ``allow_import``: the station file is trusted (``--allow-import``) when the
+    bench is recovered from here.
     """
     own_lock = lock is None
     held = lock if lock is not None else BenchLock(data_dir)
@@ -104,7 +107,15 @@ def run_child(
             restore()
         died_of = -returncode if returncode < 0 else None
         recovered = _recover_if_dead(
-            child.pid, data_dir, sim, station_file, seed, unattended, died_of, report
+            child.pid,
+            data_dir,
+            sim,
+            station_file,
+            seed,
+            unattended,
+            died_of,
+            report,
+            allow_import=allow_import,
         )
         return ChildExit(returncode, died_of, recovered)
     finally:
@@ -154,6 +165,8 @@ def _recover_if_dead(
     unattended: bool,
     died_of: int | None,
     report: Callable[[str], None],
+    *,
+    allow_import: bool = False,
 ) -> list[str]:
     """If the child left a run *running*, make the bench safe and record the death."""
     from .runner import recover
@@ -162,7 +175,9 @@ def _recover_if_dead(
         store = RunStore(data_dir)
     except Exception as exc:  # the store itself may be what killed the child
         report(f"labctl: the run process {pid} died and the store cannot be opened: {exc}")
-        return _safe_without_store(data_dir, sim, station_file, seed, report)
+        return _safe_without_store(
+            data_dir, sim, station_file, seed, report, allow_import=allow_import
+        )
     try:
         orphans = [r["run_id"] for r in store.interrupted_runs()]
         if died_of is None and not orphans:
@@ -175,10 +190,18 @@ def _recover_if_dead(
     if not orphans:
         # Dead before it recorded a run, or after it recorded the end: still
         # make sure the bench is safe.
-        return _safe_without_store(data_dir, sim, station_file, seed, report)
+        return _safe_without_store(
+            data_dir, sim, station_file, seed, report, allow_import=allow_import
+        )
     report(f"labctl: the run process (pid {pid}) {how}; putting the bench in its safe state")
     recovered = recover(
-        data_dir, sim=sim, station_file=station_file, seed=seed, unattended=unattended, lock=False
+        data_dir,
+        sim=sim,
+        station_file=station_file,
+        seed=seed,
+        unattended=unattended,
+        lock=False,
+        allow_import=allow_import,
     )
     for run_id in recovered:
         report(
@@ -194,10 +217,14 @@ def _safe_without_store(
     station_file: Path | None,
     seed: int,
     report: Callable[[str], None],
+    *,
+    allow_import: bool = False,
 ) -> list[str]:
     from .runner import safe_bench
 
-    failures = safe_bench(data_dir, sim=sim, station_file=station_file, seed=seed)
+    failures = safe_bench(
+        data_dir, sim=sim, station_file=station_file, seed=seed, allow_import=allow_import
+    )
     if failures:
         report("labctl: SAFE STATE INCOMPLETE: " + "; ".join(failures))
     return []

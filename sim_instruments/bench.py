@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 from labctl.clock import Clock, VirtualClock
 from labctl.errors import InputError, InstrumentTimeout, LinkLost, StorageError
+from labctl.private import new_file, open_append, private_dir
 from labctl.transport import LinkSettings, Transport
 from labctl.units import Q_, U
 
@@ -160,7 +161,8 @@ class BenchFiles:
 
     def make_directories(self) -> None:
         with self._mapped(self.directory):
-            (self.directory / "wafers").mkdir(parents=True, exist_ok=True)
+            # Owner-only (or group-readable when asked): the wafers carry the formulation.
+            private_dir(self.directory / "wafers")
 
     def read(self, path: Path) -> bytes:
         with self._mapped(path):
@@ -172,7 +174,7 @@ class BenchFiles:
         def write() -> None:
             fd = self._appending.get(path)
             if fd is None:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = open_append(path)
                 self._appending[path] = fd
             self._write_all(fd, data, append=True)
 
@@ -185,7 +187,7 @@ class BenchFiles:
 
         def write() -> None:
             try:
-                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fd = new_file(temporary)
                 try:
                     self._write_all(fd, data, append=False)
                 finally:

@@ -14,31 +14,68 @@ state outlives the software that drives it, as real hardware does:
 
 Every listener binds to 127.0.0.1 only. The bench runs on a real-time
 clock, optionally sped up; replies leave when the instrument would send them.
+
+Loopback is not private: any local process can connect. The wafer handler
+moves wafers, dispenses and injects faults, so it serves only a client that
+first sends ``AUTH <token>``; the token is random per server and written
+only into the station file (owner-only, like the serve directory - see
+:mod:`labctl.private`). The instrument links speak their instruments' own
+protocols, which have no authentication.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
+import secrets
 import select
 import socket
 import threading
+import tomllib
 import tty
 from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabctlError
+from labctl.private import private_dir, write_private
 
 from .bench import VirtualBench
 
-__all__ = ["SERIAL_ROLES", "TCP_ROLES", "BenchServer", "parse_fault"]
+__all__ = [
+    "AUTH_TIMEOUT",
+    "SERIAL_ROLES",
+    "TCP_ROLES",
+    "BenchServer",
+    "handler_of",
+    "parse_fault",
+]
 
 SERIAL_ROLES = ("spin_coater", "hotplate", "exposure_shutter", "exposure_stage")
 TCP_ROLES = ("exposure_source", "exposure_meter", "ellipsometer")
 LOOPBACK = "127.0.0.1"
 #: How often a link looks for replies that have become due (s, wall clock).
 POLL = 0.001
+#: How long the handler waits for a new connection's ``AUTH`` line (s, wall clock).
+AUTH_TIMEOUT = 10.0
+#: The longest ``AUTH`` line read (bytes): a token is at most 256 characters.
+_AUTH_LINE_MAX = 300
+#: Replies to a connection that did not authenticate; it is then closed.
+AUTH_REQUIRED = "ERR authentication required: AUTH <token> first"
+WRONG_TOKEN = "ERR wrong token"
+
+
+def handler_of(station_file: str | Path) -> tuple[tuple[str, int], str | None]:
+    """A served station file's wafer handler: ``((host, port), token)``.
+
+    For clients outside labctl's station code (tests, a fault injector);
+    raises ``KeyError`` when the file has no ``[handler]``.
+    """
+    table = tomllib.loads(Path(station_file).read_text(encoding="utf-8"))["handler"]
+    host, _, port = str(table["address"]).rpartition(":")
+    token = table.get("token")
+    return (host, int(port)), None if token is None else str(token)
 
 
 def parse_fault(spec: str) -> tuple[str, str, dict[str, Any]]:
@@ -168,6 +205,7 @@ class _HandlerLink(threading.Thread):
     def __init__(self, server: BenchServer) -> None:
         super().__init__(name="sim-wafer-handler", daemon=True)
         self.bench = server.bench
+        self.token = server.token
         self.listener = socket.create_server((LOOPBACK, 0))
         self.port = self.listener.getsockname()[1]
         self.stopping = threading.Event()
@@ -252,9 +290,49 @@ class _HandlerLink(threading.Thread):
             ).start()
         self.listener.close()
 
+    def _authenticate(self, connection: socket.socket, stream: Any) -> bool:
+        """The connection's first line must be ``AUTH <token>``: ``OK``, or a refusal.
+
+        Nothing else is read before it; a refused client gets one ``ERR`` line
+        and the connection is closed, so nothing it sent is ever executed.
+        """
+        connection.settimeout(AUTH_TIMEOUT)
+        try:
+            line = stream.readline(_AUTH_LINE_MAX)
+        except OSError:  # includes the timeout: a silent client is not served
+            return False
+        words = line.split()
+        if not words or words[0].upper() != b"AUTH":
+            reply = AUTH_REQUIRED
+        elif len(words) == 2 and hmac.compare_digest(words[1], self.token.encode("ascii")):
+            reply = "OK"
+        else:
+            reply = WRONG_TOKEN
+        with contextlib.suppress(OSError):
+            stream.write(reply.encode("ascii") + b"\n")
+            stream.flush()
+        if reply != "OK":
+            self._linger(connection)
+            return False
+        connection.settimeout(None)
+        return True
+
+    @staticmethod
+    def _linger(connection: socket.socket) -> None:
+        """Close gently: unread input at close() would reset the connection, and a
+        reset can destroy the refusal before the client reads it."""
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_WR)
+            connection.settimeout(1.0)
+            for _ in range(16):  # what the client sent, discarded unread (<= 64 KB)
+                if not connection.recv(4096):
+                    break
+
     def _serve(self, connection: socket.socket, client: int) -> None:
         try:
             with connection, connection.makefile("rwb") as stream:
+                if not self._authenticate(connection, stream):
+                    return
                 for raw in stream:
                     reply = self.execute(raw.decode("ascii", "replace"), client)
                     stream.write(reply.encode("ascii", "replace") + b"\n")
@@ -268,12 +346,21 @@ class _HandlerLink(threading.Thread):
 
 
 class BenchServer:
-    """Every instrument of ``bench`` on a real link, plus the wafer handler."""
+    """Every instrument of ``bench`` on a real link, plus the wafer handler.
 
-    def __init__(self, bench: VirtualBench, directory: str | Path) -> None:
+    ``token`` is what the handler asks of every connection (default: a new
+    random one); :meth:`write_station` puts it in the station file.
+    """
+
+    def __init__(
+        self, bench: VirtualBench, directory: str | Path, token: str | None = None
+    ) -> None:
         self.bench = bench
+        self.token = token or secrets.token_urlsafe(32)
+        if not (0 < len(self.token) <= 256 and all("!" <= c <= "~" for c in self.token)):
+            raise ValueError("a handler token is 1-256 printable ASCII characters")
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # it will hold the station file and its token
         self.links: dict[str, _Link] = {}
         for role in SERIAL_ROLES:
             self.links[role] = _PtyLink(self, role)
@@ -331,11 +418,14 @@ class BenchServer:
         if speed is not None and epoch is not None:
             # One time line: the run waits on the bench's sped-up clock.
             timeline = f"\n[clock]\nspeed = {float(speed)!r}\nepoch = {float(epoch)!r}\n"
-        return (
-            header + body + f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\n' + timeline
+        handler = (
+            f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\ntoken = "{self.token}"\n'
         )
+        return header + body + handler + timeline
 
     def write_station(self, path: str | Path | None = None) -> Path:
+        """Write the station file (default ``<dir>/station.toml``), owner-only (the token)."""
         target = Path(path) if path is not None else self.directory / "station.toml"
-        target.write_text(self.station_text(), encoding="utf-8")
+        private_dir(target.parent)
+        write_private(target, self.station_text().encode("utf-8"))
         return target

@@ -41,7 +41,7 @@ def test_run_recipe_parses_the_latin1_reply_with_error_bars() -> None:
 
 def test_run_recipe_uses_a_long_timeout_and_restores_it() -> None:
     pairs = [(b"RunRecipe(R/f)\r\n", b"MSE=1; Thickness # 1 (nm)=100\r\n")]
-    with expected_protocol(WoollamCompleteEASE, pairs, settings={"recipe_timeout": 900}) as e:
+    with expected_protocol(WoollamCompleteEASE, pairs, settings={"recipe_timeout": "900 s"}) as e:
         before = e.transport.timeout
         e.run_recipe("R", "f")
         assert e.transport.timeout == before

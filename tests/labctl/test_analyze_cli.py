@@ -210,11 +210,12 @@ def test_a_spin_curve_export_takes_each_wafer_s_speed_from_its_label_or_coat_ste
         reader = csv.DictReader(handle)
         coat = next(row for row in reader if row["name"] == "coat")
         header = list(reader.fieldnames or [])
-    assert "'speed': {'__quantity__': [3000, 'rpm']}" in coat["parameters"]
+    parameters = json.loads(coat["parameters"])  # JSON, quantities as {value, unit}
+    assert parameters["speed"] == {"value": 3000, "unit": "rpm"}
     steps = []
     for wafer, speed in zip(wafers, SPEEDS_RPM, strict=True):
         row = {**coat, "run_id": "run-s", "wafer_id": wafer}
-        row["parameters"] = coat["parameters"].replace("[3000, 'rpm']", f"[{speed:g}, 'rpm']")
+        row["parameters"] = json.dumps({**parameters, "speed": {"value": speed, "unit": "rpm"}})
         steps.append([row[name] for name in header])
     table(plain_dir / "run-s_steps.csv", header, steps)
 

@@ -71,7 +71,7 @@ def test_an_attended_run_prompts_the_operator_for_every_transfer_and_manual_step
 
         original = runner.Station.from_file
         runner.Station.from_file = staticmethod(  # type: ignore[method-assign]
-            lambda path: original(path, clock=ScaledClock(200.0))
+            lambda path, **options: original(path, clock=ScaledClock(200.0), **options)
         )
         try:
             outcome = start(request)
@@ -144,7 +144,7 @@ def test_an_unattended_run_on_a_served_bench_uses_its_wafer_handler(tmp_path: Pa
 
     original = runner.Station.from_file
     runner.Station.from_file = staticmethod(  # type: ignore[method-assign]
-        lambda path: original(path, clock=ScaledClock(200.0))
+        lambda path, **options: original(path, clock=ScaledClock(200.0), **options)
     )
     try:
         station_file = server.write_station()

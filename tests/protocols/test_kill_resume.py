@@ -1,8 +1,10 @@
 """A real process killed with SIGKILL at many points of a run, then resumed.
 
 Checked from the simulators' own records, not the engine's word: no physical
-step done twice, no finished measurement lost, the interrupted wafer
-quarantined, and the bench in safe state after the restart.
+step done twice on any wafer, no finished measurement lost, the interrupted
+wafer quarantined - and, the run being unattended (``--sim``), its part done
+again on a replacement wafer so the run completes - and the bench in safe
+state after the restart.
 """
 
 from __future__ import annotations
@@ -19,24 +21,29 @@ from protocols.runner import resume
 from sim_instruments.bench import VirtualBench
 from tests.cli import fast_contrast_curve, labctl
 
-# Step numbers of the fast contrast curve (6 fields).
+# Step numbers of the fast contrast curve (6 fields). "replaced": the wafer is
+# quarantined and its part done again on W01-r1; "completed": done on W01 itself.
 KILL_POINTS = [
-    (1, "started", "quarantined"),  # new wafer journaled, nothing done
-    (2, "during", "quarantined"),  # transfer half done
-    (3, "started", "quarantined"),  # coat journaled, before the resist is dispensed
-    (3, "during", "quarantined"),  # mid-spin
+    (1, "started", "replaced"),  # new wafer journaled, nothing done
+    (2, "during", "replaced"),  # transfer half done
+    (3, "started", "replaced"),  # coat journaled, before the resist is dispensed
+    (3, "during", "replaced"),  # mid-spin
     (3, "finished", "completed"),  # coat journaled finished
     (5, "during", "completed"),  # plate set-up: repeatable
-    (7, "during", "quarantined"),  # mid soft bake
+    (7, "during", "replaced"),  # mid soft bake
     (9, "during", "completed"),  # mid measurement: repeatable
     (11, "during", "completed"),  # calibration: repeatable, beam on the meter
-    (14, "during", "quarantined"),  # field 2 exposed, not yet journaled
+    (14, "during", "replaced"),  # field 2 exposed, not yet journaled
     (14, "finished", "completed"),  # field 2 journaled
     (19, "during", "completed"),  # verification of the irradiance after the matrix
-    (23, "during", "quarantined"),  # mid PEB
-    (25, "during", "quarantined"),  # mid development
+    (23, "during", "replaced"),  # mid PEB
+    (25, "during", "replaced"),  # mid development
     (28, "during", "completed"),  # mid final measurement
 ]
+#: Physical steps a wafer undergoes once at most; exposures once per field.
+#: (Transfers happen several times a wafer: they are checked from the bench's
+#: own record of loads.)
+ONCE_PER_WAFER = ("new wafer", "coat", "soft bake", "post-exposure bake", "develop", "expose")
 
 
 def run_until_killed(data: Path, seq: int, phase: str) -> subprocess.CompletedProcess[str]:
@@ -73,24 +80,42 @@ def test_killed_and_resumed(
     store = RunStore(tmp_path)
     events = [e["kind"] for e in store.events(run_id)]
     assert "killed" in events  # found dead on restart, recorded
+    assert outcome.status == "completed", outcome.reason
+    rows = store.measurement_rows(run_id)
+    steps = store.steps(run_id)
     if expected == "completed":
-        assert outcome.status == "completed", outcome.reason
-        assert len(store.measurement_rows(run_id)) == 12
+        assert not outcome.quarantined
+        assert {r["wafer_id"] for r in rows} == {"W01"} and len(rows) == 12
+        assert {s["wafer_id"] for s in steps} <= {"W01", None}
     else:
-        assert outcome.status == "incomplete", outcome.reason
         assert list(outcome.quarantined) == ["W01"]
-        steps = store.steps(run_id)
+        assert "wafer W01-r1 replaced W01" in outcome.reason
         assert steps[seq - 1]["status"] == "interrupted"
-        assert all(s["status"] == "skipped" for s in steps[seq:])
-    assert len(store.measurement_rows(run_id)) >= measured_before  # nothing lost
-    labels = Counter((r["label"], r["site"]) for r in store.measurement_rows(run_id))
-    assert max(labels.values(), default=1) == 1  # and nothing measured twice
+        # W01's part ends at the interrupted step; every later step is the replacement's.
+        assert all(s["wafer_id"] in ("W01-r1", None) for s in steps[seq:])
+        assert (steps[seq]["name"], steps[seq]["parameters"]) == ("new wafer", {"replaces": "W01"})
+        assert all(s["status"] == "finished" for s in steps[seq:])
+        assert len([r for r in rows if r["wafer_id"] == "W01-r1"]) == 12
+        wafers = store.wafers(run_id)
+        assert wafers["W01"]["state"] == "quarantined" and wafers["W01"]["reason"]
+        assert (wafers["W01-r1"]["state"], wafers["W01-r1"]["replaces"]) == ("done", "W01")
+    assert len(rows) >= measured_before  # nothing lost
+    labels = Counter((r["wafer_id"], r["label"], r["site"]) for r in rows)
+    assert max(labels.values(), default=1) == 1  # and nothing measured twice on a wafer
+    once = Counter(
+        (s["wafer_id"], s["name"], s["parameters"].get("field"))
+        for s in steps
+        if s["name"] in ONCE_PER_WAFER
+    )
+    assert max(once.values()) == 1, once  # the journal: no physical step twice on a wafer
 
     bench = VirtualBench(data_dir=tmp_path)
-    wafer = bench.wafers.get(f"{run_id}/W01")
-    if wafer is None:
-        assert seq == 1  # killed before the wafer existed
-    else:
+    wafer_ids = ["W01"] if expected == "completed" else ["W01", "W01-r1"]
+    for wafer_id in wafer_ids:
+        wafer = bench.wafers.get(f"{run_id}/{wafer_id}")
+        if wafer is None:
+            assert seq == 1 and wafer_id == "W01"  # killed before the wafer existed
+            continue
         events_on_wafer = Counter(e[1] for e in wafer.events)
         assert events_on_wafer["dispense"] <= 1
         loads = Counter(e[2] for e in wafer.events if e[1] == "load")
@@ -99,6 +124,10 @@ def test_killed_and_resumed(
         assert max(fields.values(), default=1) == 1  # no field exposed twice
         puddles = [e for e in wafer.events if e[1] == "puddle" and e[2] == "developer"]
         assert len(puddles) <= 1
+    if expected == "replaced":
+        replacement = bench.wafers[f"{run_id}/W01-r1"]
+        assert sum(e[1] == "dispense" for e in replacement.events) == 1  # it was coated
+        assert len(replacement.exposures) == 6  # and exposed, every field once
     _assert_safe(bench)
 
 

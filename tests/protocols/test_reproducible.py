@@ -32,7 +32,8 @@ def _run(data_dir: Path, seed: int) -> tuple[list[tuple[object, ...]], list[tupl
     with sqlite3.connect(data_dir / "labctl.sqlite") as db:
         measured = db.execute(MEASURED, (outcome.run_id,)).fetchall()
         columns = [c[1] for c in db.execute("PRAGMA table_info(samples)")]
-        keep = [i for i, name in enumerate(columns) if name != "run_id"]
+        # The run id and the wall-clock time differ from run to run; the rest may not.
+        keep = [i for i, name in enumerate(columns) if name not in ("run_id", "wall_time")]
         sampled = [tuple(row[i] for i in keep) for row in db.execute(SAMPLED, (outcome.run_id,))]
     return measured, sampled
 

@@ -33,6 +33,7 @@ import pytest
 
 from labctl.store import RunStore
 from protocols.runner import resume
+from sim_instruments.serve import handler_of
 from tests.cli import fast_contrast_curve, labctl
 
 #: Steps of the fast contrast curve (6 fields).
@@ -70,16 +71,15 @@ class ServedBench:
             assert self.process.poll() is None, "sim serve exited"
             assert time.monotonic() < deadline, "sim serve did not write its station file"
             time.sleep(0.05)
-        text = self.station.read_text(encoding="utf-8")
-        address = text.split('address = "', 1)[1].split('"', 1)[0]
-        host, _, port = address.rpartition(":")
-        self.handler = (host, int(port))
+        self.handler, self.token = handler_of(self.station)
 
     def ask(self, command: str) -> str:
         with socket.create_connection(self.handler, timeout=10) as connection:
             stream = connection.makefile("rwb")
-            stream.write(command.encode("ascii") + b"\n")
+            # Every connection authenticates first, with the station file's token.
+            stream.write(f"AUTH {self.token}\n{command}\n".encode("ascii"))
             stream.flush()
+            assert stream.readline() == b"OK\n"
             reply = stream.readline().decode("ascii").strip()
         assert reply.startswith("OK"), reply
         return reply[3:]
@@ -146,44 +146,53 @@ def _only_run(data: Path) -> str:
 
 
 def _check_records(served: ServedBench, data: Path, run_id: str, light_before: int) -> None:
-    """The bench's own records against the journal (see the module docstring)."""
-    wafer_id = f"{run_id}/W01"
+    """The bench's own records against the journal (see the module docstring), wafer by wafer.
+
+    A wafer quarantined on this unattended bench has its part done again on a
+    replacement (``W01-r1``): each wafer is held to its own journal steps.
+    """
+    store = RunStore(data)
+    try:
+        journal = store.steps(run_id)
+        wafers = store.wafers(run_id)
+        rows = store.measurement_rows(run_id)
+    finally:
+        store.close()
+    names = sorted({s["wafer_id"] for s in journal if s["wafer_id"]})
     shots = served.light()[light_before:]
     assert all(shot["target"] != "none" for shot in shots), [
         s for s in shots if s["target"] == "none"
     ]
     on_wafers = [shot for shot in shots if shot["target"].startswith("wafer ")]
-    assert {shot["target"] for shot in on_wafers} <= {f"wafer {wafer_id}"}
-    exposures = served.exposures(wafer_id)
-    places = [(round(e["x"], 3), round(e["y"], 3)) for e in exposures]
-    assert len(places) == len(set(places)), f"a field exposed twice: {places}"
-    assert len(exposures) == len(on_wafers)
-
-    store = RunStore(data)
-    try:
-        steps = [s for s in store.steps(run_id) if s["name"] == "expose"]
-        quarantined = store.wafers(run_id).get("W01", {}).get("state") == "quarantined"
-        rows = store.measurement_rows(run_id)
-    finally:
-        store.close()
-    by_place = {(round(e["x"], 3), round(e["y"], 3)): e for e in exposures}
-    journaled: set[tuple[float, float]] = set()
-    for step in steps:
-        place = (
-            round(step["parameters"]["x"]["__quantity__"][0], 3),
-            round(step["parameters"]["y"]["__quantity__"][0], 3),
-        )
-        if step["status"] == "finished":
-            assert place in by_place, f"journal says {place} was exposed; the bench did not"
-            delivered = step["result"]["dose_delivered"]["__quantity__"][0]
-            assert by_place[place]["dose"] == pytest.approx(delivered, rel=0.02)
-            assert step["result"]["wafer_on_stage"] == "handler"
-            journaled.add(place)
-        elif step["status"] in ("started", "interrupted", "failed", "interlocked"):
-            assert quarantined  # a shot that may or may not have happened: wafer set aside
-            journaled.add(place)
-    assert set(by_place) <= journaled, "the bench has an exposure the journal does not"
-    labels = [(r["label"], r["site"]) for r in rows]
+    assert {shot["target"] for shot in on_wafers} <= {f"wafer {run_id}/{w}" for w in names}
+    exposed = 0
+    for name in names:
+        exposures = served.exposures(f"{run_id}/{name}")
+        places = [(round(e["x"], 3), round(e["y"], 3)) for e in exposures]
+        assert len(places) == len(set(places)), f"a field of {name} exposed twice: {places}"
+        exposed += len(exposures)
+        quarantined = wafers.get(name, {}).get("state") == "quarantined"
+        by_place = {(round(e["x"], 3), round(e["y"], 3)): e for e in exposures}
+        journaled: set[tuple[float, float]] = set()
+        for step in journal:
+            if step["name"] != "expose" or step["wafer_id"] != name:
+                continue
+            place = (
+                round(step["parameters"]["x"]["__quantity__"][0], 3),
+                round(step["parameters"]["y"]["__quantity__"][0], 3),
+            )
+            if step["status"] == "finished":
+                assert place in by_place, f"journal says {place} was exposed; the bench did not"
+                delivered = step["result"]["dose_delivered"]["__quantity__"][0]
+                assert by_place[place]["dose"] == pytest.approx(delivered, rel=0.02)
+                assert step["result"]["wafer_on_stage"] == "handler"
+                journaled.add(place)
+            elif step["status"] in ("started", "interrupted", "failed", "interlocked"):
+                assert quarantined  # a shot that may or may not have happened: wafer set aside
+                journaled.add(place)
+        assert set(by_place) <= journaled, f"{name}: an exposure the journal does not have"
+    assert exposed == len(on_wafers)
+    labels = [(r["wafer_id"], r["label"], r["site"]) for r in rows]
     assert len(labels) == len(set(labels)), "a site measured twice"
 
 

@@ -23,7 +23,7 @@ from labctl.errors import InstrumentError, LinkLost
 from labctl.station import Station
 from labctl.units import Q_
 from sim_instruments.bench import VirtualBench
-from sim_instruments.serve import BenchServer
+from sim_instruments.serve import BenchServer, handler_of
 
 SPEED = 50.0
 
@@ -183,9 +183,11 @@ def test_labctl_sim_serve_command_serves_a_checkable_bench(tmp_path: Path) -> No
         assert check.returncode == 0, check.stderr
         host, _, port = lines["wafer_handler"].rpartition(":")
         assert host == "127.0.0.1"
+        _, token = handler_of(lines["station file"])
         with socket.create_connection((host, int(port)), timeout=5) as handler:
             stream = handler.makefile("rwb")
             for command, reply in [
+                (f"AUTH {token}".encode("ascii"), b"OK"),
                 (b"NEW W01", b"OK"),
                 (b"LOAD W01 hotplate", b"OK"),
                 (b"WHERE W01", b"OK hotplate"),
