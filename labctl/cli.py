@@ -10,6 +10,7 @@ interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -378,7 +379,7 @@ def resume(
     if _supervise():
         from .store import RunStore
 
-        store = RunStore(_data_dir(data_dir))
+        store = RunStore(_data_dir(data_dir), create=False)
         try:
             record = store.run(run_id)
         finally:
@@ -414,10 +415,10 @@ def resume(
 @_data_option
 def runs(as_json: bool, data_dir: Path | None) -> None:
     """List the runs of the data directory."""
-    from .store import RunStore
+    from .store import RunStore, as_seen
 
-    store = RunStore(_data_dir(data_dir))
-    rows = store.runs()
+    store = RunStore(_data_dir(data_dir), create=False)
+    rows = [as_seen(row) for row in store.runs()]
     store.close()
     _listing(
         rows,
@@ -447,11 +448,11 @@ def _listing(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Any) -
 @_data_option
 def show(run_id: str, data_dir: Path | None) -> None:
     """Show a run: identity, wafers, steps, events, measurements."""
-    from .store import RunStore
+    from .store import RunStore, as_seen
 
-    store = RunStore(_data_dir(data_dir))
+    store = RunStore(_data_dir(data_dir), create=False)
     try:
-        record = store.run(run_id)
+        record = as_seen(store.run(run_id))
         run_id = record["run_id"]
         click.echo(f"run        {run_id}")
         for key in (
@@ -525,7 +526,7 @@ def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
     from .store import RunStore, check_export_target, write_export
 
     check_export_target(out_dir, fmt)  # before the store is opened or a folder made
-    store = RunStore(_data_dir(data_dir))
+    store = RunStore(_data_dir(data_dir), create=False)
     try:
         record = store.run(run_id)
         run_id = record["run_id"]
@@ -551,7 +552,8 @@ def report(run_id: str, out_file: Path | None, data_dir: Path | None) -> None:
     from .report import write_report
     from .store import RunStore
 
-    store = RunStore(_data_dir(data_dir))
+    _check_out_file(out_file)
+    store = RunStore(_data_dir(data_dir), create=False)
     try:
         path, headlines = write_report(store, run_id, out_file)
     finally:
@@ -585,6 +587,7 @@ def compare(
     """Compare contrast runs: Dg, gamma and thickness against a formulation variable."""
     from .compare import compare_runs
 
+    _check_out_file(out_file)
     rows, path = compare_runs(_data_dir(data_dir), list(run_ids), variable, out_file)
     click.echo(f"{'run':44s} {variable:>14s} {'Dg mJ/cm2':>26s} {'gamma':>18s} {'t0 nm':>7s}")
     for row in rows:
@@ -645,7 +648,7 @@ def queue_list(as_json: bool, data_dir: Path | None) -> None:
 
     from .store import RunStore
 
-    store = RunStore(_data_dir(data_dir))
+    store = RunStore(_data_dir(data_dir), create=False)
     entries = [public_entry(e) for e in store.queue()]
     store.close()
     _listing(
@@ -1090,6 +1093,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="labctl", standalone_mode=False)
     except click.exceptions.Abort:
         _fail("interrupted", EXIT_INTERRUPTED)
+    except click.UsageError as exc:
+        # One line, like every other refusal: what is wrong and where help is.
+        command = exc.ctx.command_path if exc.ctx is not None else "labctl"
+        _fail(f"{exc.format_message()} (see: {command} --help)", EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
@@ -1099,6 +1106,33 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), EXIT_BAD_INPUT)
     except LabctlError as exc:
         _fail(str(exc), EXIT_FAILURE)
+    except OSError as exc:
+        # The machine refused (disk full, a path gone since it was checked):
+        # one line naming the file, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
+
+
+def _check_out_file(path: Path | None, option: str = "--out") -> None:
+    """Refuse a file to write whose place does not exist or cannot be written - before any work."""
+    from .errors import InputError
+
+    if path is None:
+        return
+    where = str(path)
+    if path.is_dir():
+        raise InputError("is a directory (allowed: a file name)", source=where, field=option)
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(
+            f"no such directory: {parent} (allowed: a file in an existing directory)",
+            source=where,
+            field=option,
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError("the file is not writable", source=where, field=option)
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {parent}", source=where, field=option)
 
 
 if __name__ == "__main__":

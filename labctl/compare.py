@@ -42,7 +42,7 @@ def compare_runs(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     rows = []
     try:
         for given in run_ids:

@@ -54,6 +54,7 @@ __all__ = [
     "ExportColumn",
     "RunStore",
     "StoreError",
+    "as_seen",
     "check_export_target",
     "default_data_dir",
     "export_json",
@@ -280,11 +281,23 @@ class RunStore:
 
     FILENAME = "labctl.sqlite"
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, *, create: bool = True) -> None:
+        """Open (``create=True``: or make) the store of ``data_dir``.
+
+        Read commands pass ``create=False``: a mistyped ``--data`` is then an
+        :class:`InputError` naming the directory, never a new empty store.
+        """
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / self.FILENAME
         #: On a read-only file system: it can be read, and every write fails.
         self.read_only = False
+        if not create and not self.path.is_file():
+            where = "no such directory" if not self.data_dir.is_dir() else "no run store in it"
+            raise InputError(
+                f"{where} (expected {self.FILENAME}); give the data directory of your runs"
+                " with --data or LABCTL_DATA",
+                field=f"--data {self.data_dir}",
+            )
         try:
             # Owner-only (or group-readable when asked); the bench lock warns about an open one.
             private.private_dir(self.data_dir)
@@ -482,7 +495,7 @@ class RunStore:
             dict(r)
             for r in self._query(
                 "SELECT run_id, protocol, status, reason, operator, created_at, started_at,"
-                " ended_at, formulation_hash, simulated FROM runs ORDER BY created_at"
+                " ended_at, formulation_hash, simulated, pid FROM runs ORDER BY created_at"
             )
         ]
 
@@ -1192,6 +1205,23 @@ def _create(path: Path) -> None:
         for leftover in (temporary, *(Path(f"{temporary}{end}") for end in ("-wal", "-shm"))):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def as_seen(run: dict[str, Any]) -> dict[str, Any]:
+    """A run record as a reader should see it: *running* with its process gone is *killed*.
+
+    Only what is shown changes; the record stays *running* until a process
+    that can reach the bench makes it safe and records the death
+    (:func:`labctl.engine.recover_killed_runs`, at the next run or resume).
+    """
+    if run.get("status") != "running" or _process_alive(run.get("pid")):
+        return run
+    return {
+        **run,
+        "status": "killed",
+        "reason": f"its process (pid {run.get('pid')}) is gone; not yet recovered:"
+        " the next run or `labctl resume` on this bench makes the bench safe and records it",
+    }
 
 
 def _process_alive(pid: int | None) -> bool:

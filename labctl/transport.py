@@ -541,7 +541,16 @@ class VisaTransport(Transport):
 
     def _open(self) -> None:
         manager = resource_manager(self.backend)
-        resource = manager.open_resource(self.resource_name)
+        try:
+            resource = manager.open_resource(self.resource_name)
+        except (ValueError, ImportError) as exc:
+            # pyvisa-py says "Please install PyUSB to use this resource type"
+            # (and the like) with a ValueError: the link cannot exist here.
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+            raise LinkLost(
+                f"cannot open {self.resource_name} with backend {self.backend}: {problem}",
+                instrument=self.name,
+            ) from exc
         # A peer that closes the socket is a lost link now, not a timeout later.
         _make_eof_visible(resource)
         # Nothing is appended on write; reads stop where the driver says.

@@ -13,6 +13,9 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from labctl.engine import RunAborted
+from labctl.errors import InputError
+
 __all__ = ["BenchHandler", "OperatorHandler", "SocketHandler"]
 
 MANUAL_ACTIONS = ("dispense resist", "dispense developer", "rinse", "dry")
@@ -33,12 +36,22 @@ class OperatorHandler:
         self.prompt = prompt or input
 
     def _ask(self, text: str) -> str:
-        return self.prompt(f"[operator] {text} - press Enter when done: ")
+        try:
+            return self.prompt(f"[operator] {text} - press Enter when done: ")
+        except EOFError:
+            # Nobody can answer any more (stdin closed, a terminal gone): the
+            # operator's abort, at this safe point, not an internal error.
+            raise RunAborted(
+                f"aborted: the operator's input closed at the prompt '{text}'"
+            ) from None
 
     def new_wafer(self, wafer_id: str) -> None:
         answer = self._ask(f"take a clean wafer and label it {wafer_id} (or type its id)").strip()
         if answer and answer != wafer_id:
-            raise ValueError(f"wafer id {answer!r} given where {wafer_id!r} was expected")
+            raise InputError(
+                f"the operator gave {answer!r} where {wafer_id!r} was expected",
+                field="wafer id",
+            )
 
     def load(self, wafer_id: str, station: str) -> None:
         self._ask(f"put wafer {wafer_id} on {STATION_NAMES.get(station, station)}")

@@ -530,7 +530,7 @@ def _read_entry(store: RunStore, entry_id: int) -> dict[str, Any]:
 
 
 def _entry(data_dir: Path, entry_id: int) -> dict[str, Any]:
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     try:
         return _read_entry(store, entry_id)
     finally:
@@ -548,7 +548,7 @@ def cancel(data_dir: Path, entry_id: int) -> str:
     safe point (before its next step): its run ends ``aborted``, the bench
     safe, and the entry ``cancelled``. Anything else: :class:`InputError`.
     """
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     try:
         entry = _read_entry(store, entry_id)
         if entry["status"] == PENDING and store.queue_transition(
@@ -595,7 +595,7 @@ _REMOVABLE = (PENDING, CANCELLED, DONE, FAILED)
 
 def remove(data_dir: Path, entry_id: int) -> str:
     """Remove an entry that is not running from the queue; its runs stay recorded."""
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     try:
         entry = _read_entry(store, entry_id)
         if store.queue_remove(entry_id, _REMOVABLE):
@@ -643,7 +643,7 @@ def retry(data_dir: Path, entry_id: int) -> str:
     A new attempt (a new run, with the content the entry kept), unless its
     run has a wafer in an unknown state: then that run is resumed.
     """
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     try:
         entry = _read_entry(store, entry_id)
         if entry["status"] not in _RETRYABLE:

@@ -152,6 +152,15 @@ def load_recipe(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     table = data.get("parameters", {})
     if not isinstance(table, Mapping):
         raise RecipeError("must be a table", source=source, field="parameters")
+    if not table:
+        # An empty (or mistyped, e.g. [parameter]) recipe would run on the
+        # protocol's defaults without a word.
+        raise RecipeError(
+            "the recipe sets no parameter; write them under [parameters], or leave out"
+            " --recipe to run on the protocol's defaults",
+            source=source,
+            field="parameters",
+        )
     protocol = data.get("protocol")
     if protocol is not None and not isinstance(protocol, str):
         raise RecipeError("must be a string", source=source, field="protocol")

@@ -104,6 +104,14 @@ def validate(
 ) -> tuple[Protocol, dict[str, Any], dict[str, Any] | None, Formulation]:
     """Everything checked, nothing moved: (protocol, parameters, recipe table, formulation)."""
     protocol = _protocol(request.protocol)
+    if not request.sim and request.station is None:
+        raise InputError("give --sim or --station FILE", field="station")
+    if request.sim and request.station is not None:
+        raise InputError(
+            "--sim runs on the virtual bench and --station on the bench of a station file:"
+            " give one of them",
+            field="--sim --station",
+        )
     recipe_table = None
     source = "recipe"
     if request.recipe is not None:
@@ -120,8 +128,6 @@ def validate(
     )
     check_parameters(protocol, parameters, source)
     formulation = load_formulation(request.formulation)
-    if not request.sim and request.station is None:
-        raise InputError("give --sim or --station FILE", field="station")
     if request.station is not None:
         from labctl.station import load_station
 
@@ -455,24 +461,31 @@ def start(
         )
         if on_created is not None:
             on_created(run_id)
-        status, reason, run, recovered = _run(
-            request.sim,
-            request.station,
-            store,
-            run_id,
-            protocol,
-            parameters,
-            formulation,
-            request.seed,
-            request.prompt,
-            progress,
-            request.unattended,
-            lock,
-            wait,
-            on_wait,
-            allow_import=request.allow_import,
-            stop=stop,
-        )
+        try:
+            status, reason, run, recovered = _run(
+                request.sim,
+                request.station,
+                store,
+                run_id,
+                protocol,
+                parameters,
+                formulation,
+                request.seed,
+                request.prompt,
+                progress,
+                request.unattended,
+                lock,
+                wait,
+                on_wait,
+                allow_import=request.allow_import,
+                stop=stop,
+            )
+        except LabctlError as exc:
+            # The bench never opened (busy, a port missing, a refused file):
+            # nothing moved; the record says so instead of "created" forever.
+            if store.run(run_id)["status"] == "created":
+                store.finish_run(run_id, "failed", f"never started, nothing moved: {exc}")
+            raise
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
         store.close()
@@ -496,7 +509,7 @@ def resume(
     ``allow_import``: ``station`` is trusted to name ``"module:Class"`` drivers;
     ``stop``: as in :func:`start`.
     """
-    store = RunStore(data_dir)
+    store = RunStore(data_dir, create=False)
     try:
         record = store.run(run_id)
         run_id = record["run_id"]

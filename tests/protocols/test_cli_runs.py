@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import fast_contrast_curve
 from tests.protocols.conftest import BASELINE, FAST
 
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
@@ -90,7 +91,7 @@ def test_data_directory_from_the_environment(tmp_path: Path) -> None:
             ["--set", "coat_speed=20000 rpm"],
             "--set: coat_speed: '20000 rpm' is outside 500 rpm to 10000 rpm",
         ),
-        (["--set", "coat_speed=3000"], "'3000' is not a quantity in rpm"),
+        (["--set", "coat_speed=3000"], "3000 needs a unit: write it in rpm"),
         (["--set", "peb_temperature=110 mJ"], "is not a quantity in degC"),
         (["--set", "nonsense=1"], "--set: nonsense: unknown parameter"),
         (["--set", "fields=many"], "is not a whole number"),
@@ -147,6 +148,10 @@ def test_unknown_protocol_and_unknown_run(tmp_path: Path) -> None:
         "run", "bake-off", "--sim", "--formulation", str(BASELINE), "--data", str(tmp_path)
     )
     assert result.returncode == 2 and "unknown protocol" in result.stderr
+    result = labctl("resume", "no-such-run", "--data", str(tmp_path))
+    assert result.returncode == 2 and "no run store" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing to resume: no store made either
+    assert labctl(*fast_contrast_curve(tmp_path)).returncode == 0
     result = labctl("resume", "no-such-run", "--data", str(tmp_path))
     assert result.returncode == 2 and "no such run" in result.stderr
 

@@ -411,3 +411,33 @@ def test_a_bad_spare_count_is_refused_before_anything_moves(tmp_path: Path) -> N
     assert "spare_wafers" in refused.stderr and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bench").exists()
+
+
+def test_a_store_made_before_the_replaces_column_gets_it_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = _store(tmp_path)
+    store.set_wafer("R", "W1", "quarantined", "test")
+    store.close()
+    db = sqlite3.connect(tmp_path / RunStore.FILENAME)
+    db.executescript(  # the wafers table as schema version 1 first made it
+        "CREATE TABLE old (run_id TEXT NOT NULL REFERENCES runs(run_id),"
+        " wafer_id TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,"
+        " PRIMARY KEY (run_id, wafer_id));"
+        " INSERT INTO old SELECT run_id, wafer_id, state, reason FROM wafers;"
+        " DROP TABLE wafers; ALTER TABLE old RENAME TO wafers;"
+    )
+    db.close()
+    store = RunStore(tmp_path)
+    try:
+        assert store.wafers("R")["W1"] == {
+            "run_id": "R",
+            "wafer_id": "W1",
+            "state": "quarantined",
+            "reason": "test",
+            "replaces": None,
+        }
+        store.set_wafer("R", "W1-r1", "pending", replaces="W1")
+        assert store.wafers("R")["W1-r1"]["replaces"] == "W1"
+    finally:
+        store.close()

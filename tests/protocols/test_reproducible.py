@@ -1,4 +1,4 @@
-"""A seed reproduces a simulated run: the same measurements, byte for byte, in any data directory."""
+"""A seed reproduces a simulated run: the same measurements, byte for byte, in any directory."""
 
 from __future__ import annotations
 

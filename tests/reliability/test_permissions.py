@@ -128,6 +128,7 @@ def _authenticated(station_file: Path, *commands: str) -> list[bytes]:
         (0o000, "--group-readable"),
         (0o077, "LABCTL_GROUP_READABLE=1"),
     ],
+    ids=["umask000", "umask022", "umask000-group-option", "umask077-group-setting"],
 )
 def test_nothing_labctl_writes_is_open_to_others(tmp_path: Path, umask: int, how: str) -> None:
     """A run, report, export, queue run and served bench; every path they made, stat-ed."""
@@ -145,7 +146,7 @@ def test_nothing_labctl_writes_is_open_to_others(tmp_path: Path, umask: int, how
         umask=umask, environment=environment,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert "warning" not in ran.stderr  # a directory it made itself is not warned about
+    assert "labctl: warning" not in ran.stderr  # a directory it made is not warned about
     (run_id,) = [p.stem for p in (data / "reports").iterdir()]
     reported = labctl(
         *flag, "report", run_id, "--data", str(data), "--out", str(out / "report.html"),
@@ -230,7 +231,7 @@ def test_an_exposed_data_directory_is_warned_about_once_and_left_as_it_is(tmp_pa
         "--data", str(data), umask=0o022,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    warnings = [line for line in ran.stderr.splitlines() if "warning" in line]
+    warnings = [line for line in ran.stderr.splitlines() if "labctl: warning" in line]
     assert warnings == [
         f"labctl: warning: {data}: other users can read this data directory (mode 0755);"
         f" labctl leaves an existing directory as it is: chmod 700 {data}"
@@ -346,7 +347,9 @@ def test_the_right_token_opens_the_session(served: BenchServer) -> None:
 
 
 def test_every_connection_authenticates_on_its_own(served: BenchServer) -> None:
-    assert exchange(served, b"AUTH " + TOKEN.encode() + b"\n")[:3] == b"OK\n"
+    with socket.create_connection(("127.0.0.1", served.handler.port), timeout=5) as connection:
+        connection.sendall(b"AUTH " + TOKEN.encode() + b"\n")
+        assert connection.makefile("rb").readline() == b"OK\n"
     assert exchange(served, b"NEW W01\n") == AUTH_REQUIRED.encode("ascii") + b"\n"
     assert untouched(served)
 
