@@ -253,6 +253,26 @@ class ExposureTool:
 
     # -- planning (no I/O) --------------------------------------------------
 
+    def preflight(self) -> None:
+        """Refuse settings the connected instruments cannot take - before a wafer is touched.
+
+        The station file is checked against each driver's declared ranges at
+        load; what only the instruments know (the LED head's current limit,
+        read at connect) is checked here, with no I/O, so a protocol calls it
+        before its first wafer rather than meeting it at the first calibration.
+        """
+        low, high = self.source.current_range
+        current = self.settings.led_current
+        if not low < current <= high:
+            raise SetpointError(
+                f"{format_quantity(current)} is above what the LED head allows"
+                f" ({format_quantity(high)}, its limit read at connect)"
+                if current > high
+                else f"{format_quantity(current)} is not a current the source can drive",
+                source="station",
+                field="exposure.led_current",
+            )
+
     @staticmethod
     def _check_dose(dose: Any) -> None:
         try:

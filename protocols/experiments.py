@@ -232,6 +232,7 @@ def contrast_curve(run: Run) -> None:
     across it (``fine_fields = 0``: no fine wafer). The analysis uses every wafer.
     """
     p = run.parameters
+    ExposureTool.from_station(run.station).preflight()  # before the first wafer is coated
     base = p["wafer"]
     low, high = p["dose_min"].m_as(U.mJ_per_cm2), p["dose_max"].m_as(U.mJ_per_cm2)
     doses = _log_doses(low, high, p["fields"])
@@ -302,6 +303,7 @@ def claim14(run: Run) -> None:
     much the unexposed film lost (a negative resist: kept, and cleared).
     """
     p = run.parameters
+    ExposureTool.from_station(run.station).preflight()  # before the wafer is coated
     wafer = p["wafer"]
     positions = _grid(9, 10.0)
     unexposed = {"site": "unexposed", "x": Q_(0, U.mm), "y": Q_(30, U.mm)}

@@ -203,3 +203,39 @@ def test_report_out_into_a_place_that_cannot_hold_it_is_one_line(
     result = labctl("report", run_id, "--data", str(data), "--out", str(tmp_path / where))
     line = _one_line_error(result)
     assert "--out" in line
+
+
+def test_a_current_above_the_led_heads_limit_stops_the_run_before_a_wafer(
+    tmp_path: Path,
+) -> None:
+    """2 A passes the station file's range (the DC2200 drives 10 A) but not this head's 1 A."""
+    bench = VirtualBench(seed=2, clock=ScaledClock(200.0))
+    server = BenchServer(bench, tmp_path / "served")
+    server.start()
+    try:
+        station = server.write_station()
+        station.write_text(
+            station.read_text().replace('led_current = "0.5 A"', 'led_current = "2 A"')
+        )
+        result = labctl(
+            "run",
+            "claim14",
+            "--station",
+            str(station),
+            "--unattended",
+            "--formulation",
+            str(BASELINE),
+            "--data",
+            str(tmp_path / "data"),
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "exposure.led_current" in result.stdout + result.stderr
+    store = RunStore(tmp_path / "data", create=False)
+    (run,) = store.runs()
+    assert run["status"] == "failed"
+    assert "above what the LED head allows (1 A" in run["reason"]
+    assert store.steps(run["run_id"]) == []  # no wafer made, coated or moved
+    assert bench.wafers == {}
