@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from labctl.clock import ScaledClock
+from labctl.errors import InputError
 from labctl.store import RunStore
 from protocols.handlers import OperatorHandler
 from protocols.runner import RunRequest, start
@@ -92,8 +93,8 @@ def test_operator_handler_checks_the_wafer_id_it_is_given() -> None:
     handler = OperatorHandler(prompt=lambda text: "W02")
     try:
         handler.new_wafer("W01")
-    except ValueError as exc:
-        assert "W02" in str(exc)
+    except InputError as exc:  # the operator's mistake: one line, the run fails cleanly
+        assert "W02" in str(exc) and exc.field == "wafer id"
     else:
         raise AssertionError("a wrong wafer id was accepted")
 

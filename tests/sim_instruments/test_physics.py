@@ -262,7 +262,9 @@ def test_the_develop_spin_dry_does_not_thin_a_baked_film(bench: VirtualBench, st
     spun = wafer.spun_thickness
     centre, clear = (Q_(0, "mm"), Q_(0, "mm")), (Q_(0, "mm"), Q_(20, "mm"))
     before = bench.true_thickness("W", *centre).m_as("nm")
-    assert before > 750  # about 850 nm (1000 rpm)
+    # About 850 nm spun at 1000 rpm; the bake drives out solvent (about 12 %),
+    # and this wafer's own profile moves its centre by a few per cent.
+    assert 0.8 * spun * 1000 < before < spun * 1000
     tool = ExposureTool.from_station(station)
     tool.calibrate()
     bench.load("W", "exposure_stage")
