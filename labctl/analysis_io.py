@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .files import file_bytes
+from .names import NumberTextError, parse_float, shown, unit_problem
 
 __all__ = [
     "ContrastInput",
@@ -56,6 +58,11 @@ __all__ = [
     "read_spin_curve_csv",
     "speed_in_rpm",
 ]
+
+#: The largest CSV read (bytes): 16 MiB, some 50,000 rows of a labctl export -
+#: a contrast or spin curve has tens to thousands of points. Checked before the
+#: file is read, so a wrong path to a huge file is one line, not a memory error.
+MAX_CSV_BYTES = 16 << 20
 
 #: Columns that make a CSV a ``labctl export`` measurements table.
 EXPORT_COLUMNS = ("wafer_id", "label", "site", "thickness_nm")
@@ -271,7 +278,7 @@ def _read_table(path: Path | str, allowed: str) -> _Table:
     if path.is_dir():
         raise InputError("a directory, not a file (allowed: a CSV file)", source=source)
     try:
-        raw = path.read_bytes()
+        raw = file_bytes(path, limit=MAX_CSV_BYTES)  # at most this, never the whole of a larger one
     except FileNotFoundError:
         raise InputError("no such file (allowed: a CSV file)", source=source) from None
     except OSError as exc:
@@ -364,7 +371,7 @@ def _delimiter(header: str) -> str:
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        parse_float(text)
     except ValueError:
         return False
     return True
@@ -400,10 +407,11 @@ def _number(
     if not text:
         raise InputError(f"empty cell (allowed: {allowed})", source=table.source, field=where)
     try:
-        value = float(text.replace(",", ".") if table.decimal_comma else text)
-    except ValueError:
+        # ASCII digits, at most 64 characters: float() reads any script's digits
+        value = parse_float(text.replace(",", ".") if table.decimal_comma else text)
+    except NumberTextError as exc:
         raise InputError(
-            f"{text!r} is not a number (allowed: {allowed})", source=table.source, field=where
+            f"{shown(text)} {exc.problem} (allowed: {allowed})", source=table.source, field=where
         ) from None
     if not math.isfinite(value):
         raise InputError(
@@ -567,6 +575,11 @@ def _parse_unit(text: str, source: str, where: str, allowed: str) -> Any:
     written = text.replace("μ", "µ").replace("·", "*")
     written = re.sub(r"\brev\b", "revolution", written)
     written = re.sub(r"(?<=[A-Za-zµ])(-?\d+)\b", r"**\1", written)  # cm2 -> cm**2
+    problem = unit_problem(written)  # before pint, which evaluates cm**9**9**9 without bound
+    if problem is not None:
+        raise InputError(
+            f"{shown(text)} {problem} (allowed: {allowed})", source=source, field=where
+        )
     for _ in range(8):  # each pass fixes the case of one word
         try:
             parsed = ureg.parse_units(written)
@@ -599,6 +612,9 @@ def speed_in_rpm(value: float, unit: Any) -> float:
     from .units import Q_, to_rpm, ureg
 
     if isinstance(unit, str):
+        problem = unit_problem(unit)  # before pint, which evaluates s**9**9**9 without bound
+        if problem is not None:
+            raise ValueError(f"{shown(unit)} {problem}")
         unit = ureg.parse_units(unit)
     try:
         return float(to_rpm(Q_(value, unit)).magnitude)
@@ -977,7 +993,7 @@ def _label_speed(table: _Table, row: _ExportRow) -> float | None:
     allowed = "a label such as 'spin 3000 rpm'"
     unit = _parse_unit(match.group(2), table.source, where, allowed)
     try:
-        speed = speed_in_rpm(float(match.group(1)), unit)
+        speed = speed_in_rpm(parse_float(match.group(1)), unit)
     except ValueError:
         raise InputError(
             f"{row.label!r} does not give a speed (allowed: {allowed})",
@@ -1028,7 +1044,10 @@ def _coat_speeds(path: Path) -> dict[tuple[str, str], float]:
         allowed = "the coat step's parameters as labctl export writes them"
         try:
             value, unit = _coat_speed_cell(cells[index("parameters")])
-            speed = speed_in_rpm(float(value), str(unit))
+            number = parse_float(value) if isinstance(value, str) else value
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise TypeError(f"{shown(value)} is not a number")
+            speed = speed_in_rpm(float(number), str(unit))
         except Exception:  # a hand-edited cell can fail in many ways; each means "no speed"
             raise InputError(
                 f"no coat speed in {cells[index('parameters')][:60]!r} (allowed: {allowed})",

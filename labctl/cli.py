@@ -50,6 +50,15 @@ def cli(group_readable: bool) -> None:
         group_setting()  # a mistyped LABCTL_GROUP_READABLE is one line, exit 2, before any write
 
 
+def _run_id_argument(_context: Any, _parameter: Any, value: Any) -> Any:
+    """A run-id argument checked at the door (labctl.names.RUN_ID), before any import or store."""
+    from .names import RUN_ID, check_name
+
+    for given in value if isinstance(value, tuple) else (value,):
+        check_name(given, RUN_ID, field="run")
+    return value
+
+
 def _allow_import_option(function: Any) -> Any:
     return click.option(
         "--allow-import",
@@ -279,7 +288,11 @@ def _exit_for(status: str) -> None:
 @click.argument("protocol")
 @_run_options
 @click.option("--unattended", is_flag=True, help="No operator: refuse steps nobody can do.")
-@click.option("--operator", default=None, help="Who runs it (default: the login name).")
+@click.option(
+    "--operator",
+    default=None,
+    help="Who runs it (default: the login name): ASCII letters, digits, -_.@, single spaces.",
+)
 @_data_option
 def run(
     protocol: str,
@@ -311,6 +324,7 @@ def run(
     )
     if operator:
         request.operator = operator
+    _check_operator(request.operator, given=bool(operator))
     validate(request)  # refused here, before a supervised child is started
     if _supervise():
         arguments = ["run", protocol, "--formulation", str(formulation_file)]
@@ -336,6 +350,21 @@ def run(
     _exit_for(outcome.status)
 
 
+def _check_operator(name: str, *, given: bool) -> None:
+    """The operator's name against its grammar (labctl.names.OPERATOR): one line, exit 2."""
+    from .errors import InputError
+    from .names import OPERATOR, name_problem, shown
+
+    problem = name_problem(OPERATOR, name)
+    if problem is None:
+        return
+    if given:
+        raise InputError(f"{shown(name)} {problem}", field="--operator")
+    raise InputError(
+        f"the login name {shown(name)} {problem}; give --operator NAME", field="--operator"
+    )
+
+
 def _write_report_for(data_dir: Path, run_id: str) -> None:
     """The HTML report of a run and its headline figures, printed."""
     from .report import write_report
@@ -357,7 +386,7 @@ def _write_report_for(data_dir: Path, run_id: str) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id_argument)
 @click.option(
     "--station",
     "station_file",
@@ -444,7 +473,7 @@ def _listing(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Any) -
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id_argument)
 @_data_option
 def show(run_id: str, data_dir: Path | None) -> None:
     """Show a run: identity, wafers, steps, events, measurements."""
@@ -504,7 +533,7 @@ def show(run_id: str, data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id_argument)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
@@ -538,7 +567,7 @@ def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id_argument)
 @click.option(
     "--out",
     "out_file",
@@ -564,7 +593,7 @@ def report(run_id: str, out_file: Path | None, data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("run_ids", nargs=-1, required=True)
+@click.argument("run_ids", nargs=-1, required=True, callback=_run_id_argument)
 @click.option(
     "--by",
     "variable",

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from .errors import FormulationError
 from .files import read_toml
+from .names import quantity_problem, shown
 from .units import Q_, U, format_quantity, ureg
 
 __all__ = [
@@ -187,6 +188,9 @@ def load_formulation(path: str | Path) -> Formulation:
 def _quantity(raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, what: str) -> Any:
     if not isinstance(raw, str):
         raise _fail(source, where, f'{raw!r} needs a unit: write it as a string like "{what}"')
+    problem = quantity_problem(raw.strip())
+    if problem is not None:  # before pint: long numbers, other scripts' digits, 9**9**9
+        raise _fail(source, where, f'{shown(raw)} {problem}; write it like "{what}"')
     try:
         quantity: Any = ureg.Quantity(raw)
     except Exception:

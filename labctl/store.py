@@ -476,14 +476,34 @@ class RunStore:
             )
 
     def run(self, run_id: str) -> dict[str, Any]:
+        """The run ``run_id`` names: its exact id, or else a prefix of exactly one run's id.
+
+        Never a pattern: ``%`` and ``_`` are characters like any other, and an
+        id outside the run-id grammar (:data:`labctl.names.RUN_ID`: empty,
+        spaces, ``%``...) is refused before the store is asked. Raises
+        :class:`InputError` - ``no such run``, or ``begins several runs`` with
+        a few of them named.
+        """
+        from .names import RUN_ID, candidates_line, check_name, shown
+
+        check_name(run_id, RUN_ID, field="run")
         rows = self._query("SELECT * FROM runs WHERE run_id=?", (run_id,))
         if not rows:
-            matches = self._query("SELECT * FROM runs WHERE run_id LIKE ?", (run_id + "%",))
+            # A prefix, compared as text (substr), never through LIKE.
+            matches = self._query(
+                "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY created_at LIMIT 6",
+                (len(run_id), run_id),
+            )
             if len(matches) == 1:
                 rows = matches
+            elif not matches:
+                raise InputError(f"no such run {shown(run_id)}", field="run")
             else:
+                names = candidates_line([m["run_id"] for m in matches][:5])
+                more = " and more" if len(matches) > 5 else ""
                 raise InputError(
-                    "no such run" if not matches else "ambiguous run id", field=f"run {run_id}"
+                    f"{shown(run_id)} begins several runs: {names}{more}; give more of the id",
+                    field="run",
                 )
         row = dict(rows[0])
         for key in ("parameters", "recipe", "station", "software"):

@@ -28,6 +28,8 @@ from typing import Any
 
 import pint
 
+from .names import quantity_problem, shown
+
 __all__ = [
     "DOSE_ELECTRON",
     "DOSE_OPTICAL",
@@ -181,10 +183,16 @@ def parse_quantity(text: str) -> Any:
 
     pint's own string parsing evaluates the whole text as an expression and
     so turns ``"5 degC/min"`` into 278.15 K/min; here the number and the unit
-    are read apart (``"5 degC/min"`` is 5 delta_degC/min). Text that is not a
-    number followed by a unit falls back to pint's expression parser.
-    Raises what pint raises for an unknown unit or malformed text.
+    are read apart (``"5 degC/min"`` is 5 delta_degC/min); the number never
+    reaches pint's expression parser.
+    Raises what pint raises for an unknown unit or malformed text, and
+    :class:`ValueError` for text :func:`labctl.names.quantity_problem`
+    refuses before pint sees it (too long, non-ASCII digits, no number first,
+    a power pint would evaluate without bound: ``"1 s**9**9**9"``).
     """
+    problem = quantity_problem(text)
+    if problem is not None:
+        raise ValueError(f"{shown(text)} {problem}")
     match = _NUMBER_THEN_UNIT.fullmatch(text)
     if match is None:
         return ureg.Quantity(text)

@@ -225,7 +225,8 @@ class SocketHandler:
 
         from labctl.errors import BenchBusy, InstrumentError
 
-        owner = " ".join(owner.split()) or "labctl"
+        # One ASCII line on the wire; the owner text names a data directory, whose path may not be.
+        owner = " ".join(owner.encode("ascii", "backslashreplace").decode().split()) or "labctl"
         deadline = time.monotonic() + wait
         told = False
         while True:

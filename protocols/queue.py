@@ -47,7 +47,7 @@ from typing import Any
 
 from labctl.benchlock import BenchLock
 from labctl.errors import InputError, LabctlError
-from labctl.files import stored_files
+from labctl.files import MAX_FILE_BYTES, file_bytes, stored_files
 from labctl.progress import StepProgress
 from labctl.store import RunStore, _process_alive, now_text
 
@@ -97,7 +97,7 @@ def _keep(path: Path, role: str) -> dict[str, str]:
     """A file as it is now: its path, the SHA-256 of its bytes, its text."""
     resolved = Path(path).resolve()
     try:
-        data = resolved.read_bytes()
+        data = file_bytes(resolved)  # bounded, as validate() read it
         text = data.decode("utf-8")  # checked as UTF-8 by validate() already
     except (OSError, UnicodeDecodeError) as exc:
         problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
@@ -152,7 +152,10 @@ def add(request: RunRequest) -> int:
 def _on_disk(kept: Mapping[str, str]) -> str:
     """The file now against what was kept: ``same``, ``changed``, ``gone``, ``unreadable (...)``."""
     try:
-        data = Path(kept["path"]).read_bytes()
+        # The disk's bytes (never a stored copy), and never more than a user's
+        # file may hold: a file swapped for a huge one is "changed", unread.
+        with open(kept["path"], "rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return "gone"
     except OSError as exc:

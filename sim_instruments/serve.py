@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabctlError
+from labctl.names import HANDLER_WAFER, name_problem, shown
 from labctl.private import private_dir, write_private
 
 from .bench import VirtualBench
@@ -240,6 +241,10 @@ class _HandlerLink(threading.Thread):
             return f"ERR locked by {owner[1]}"
         try:
             if verb == "NEW" and len(arguments) == 1:
+                # one word of an ASCII line, and a file name on the bench (labctl.names)
+                problem = name_problem(HANDLER_WAFER, arguments[0])
+                if problem is not None:
+                    return f"ERR {shown(arguments[0])} {problem}"
                 bench.new_wafer(arguments[0])
             elif verb == "LOAD" and len(arguments) == 2:
                 bench.load(arguments[0], arguments[1])
