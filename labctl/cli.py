@@ -11,6 +11,7 @@ interrupted.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -48,6 +49,37 @@ def cli(group_readable: bool) -> None:
         set_group_readable(True)  # in the environment: the run's child processes inherit it
     else:
         group_setting()  # a mistyped LABCTL_GROUP_READABLE is one line, exit 2, before any write
+
+
+class _WholeNumber(click.ParamType):
+    """A whole number in ASCII digits in [low, high] (int() takes "٣" and 100,000 digits)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, parameter: Any, context: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value)
+            if not re.fullmatch(r"[+-]?[0-9]{1,20}", text, re.ASCII):
+                shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+                self.fail(
+                    f"{shown!r} is not a whole number in ASCII digits"
+                    f" (allowed {self.low} to {self.high})",
+                    parameter,
+                    context,
+                )
+            number = int(text)
+        if not self.low <= number <= self.high:
+            self.fail(f"{number} is outside {self.low} to {self.high}", parameter, context)
+        return number
+
+
+#: A seed: any whole number SQLite stores as an integer.
+SEED = _WholeNumber(0, 2**63 - 1)
 
 
 def _run_id_argument(_context: Any, _parameter: Any, value: Any) -> Any:
@@ -97,7 +129,19 @@ def check(sim: bool, station_file: Path | None, allow_import: bool) -> None:
     failed = [r for r in results if not r.ok]
     for result in failed:
         click.echo(f"labctl: error: {result.role} ({result.driver}): {result.error}", err=True)
-    if failed:
+    handler_failed = False
+    if station.config.handler is not None:
+        # An unattended run needs the wafer handler as much as any instrument.
+        from protocols.handlers import SocketHandler
+
+        try:
+            SocketHandler.from_station(station.config, timeout=5.0).check()
+        except LabctlError as exc:
+            handler_failed = True
+            click.echo(f"labctl: error: handler ({station.config.handler}): {exc}", err=True)
+        else:
+            click.echo(f"handler {station.config.handler}: answered, token accepted")
+    if failed or handler_failed:
         sys.exit(EXIT_FAILURE)
 
 
@@ -191,7 +235,7 @@ def _run_options(function: Any) -> Any:
             help='Override a parameter, e.g. --set coat_speed="2500 rpm" (repeatable).',
         ),
         click.option(
-            "--seed", type=int, default=0, show_default=True, help="Seed of the virtual bench."
+            "--seed", type=SEED, default=0, show_default=True, help="Seed of the virtual bench."
         ),
         _allow_import_option,
     ]
@@ -322,9 +366,9 @@ def run(
         seed=seed,
         allow_import=allow_import,
     )
-    if operator:
+    if operator is not None:
         request.operator = operator
-    _check_operator(request.operator, given=bool(operator))
+    _check_operator(request.operator, given=operator is not None)
     validate(request)  # refused here, before a supervised child is started
     if _supervise():
         arguments = ["run", protocol, "--formulation", str(formulation_file)]
@@ -401,18 +445,30 @@ def resume(
     """Resume RUN_ID: finished steps replay from the journal; nothing physical is repeated."""
     from protocols.runner import resume as resume_run
 
+    from .errors import InputError
+    from .store import RunStore
+
     if station_file is not None:
         from .station import load_station
 
         load_station(station_file, allow_import=allow_import)  # the whole file, before anything
+    store = RunStore(_data_dir(data_dir), create=False)
+    try:
+        record = store.run(run_id)
+    finally:
+        store.close()
+    # Refused here, before a supervisor starts a child it would then have to recover after.
+    if record["simulated"] and station_file is not None:
+        raise InputError(
+            "the run was on the virtual bench (--sim); resume it without --station",
+            field="--station",
+        )
+    if not record["simulated"] and station_file is None:
+        raise InputError(
+            "resuming a run on real hardware needs --station FILE (the bench it ran on)",
+            field="--station",
+        )
     if _supervise():
-        from .store import RunStore
-
-        store = RunStore(_data_dir(data_dir), create=False)
-        try:
-            record = store.run(run_id)
-        finally:
-            store.close()
         arguments = ["resume", record["run_id"], "--data", str(_data_dir(data_dir))]
         arguments += ["--station", str(station_file)] if station_file else []
         arguments += ["--allow-import"] if allow_import else []
@@ -436,6 +492,8 @@ def resume(
         )
         display.finish(outcome.status in _RAN_TO_END)
     _report(outcome)
+    if outcome.measurements:
+        _write_report_for(outcome.data_dir, outcome.run_id)
     _exit_for(outcome.status)
 
 
@@ -456,6 +514,20 @@ def runs(as_json: bool, data_dir: Path | None) -> None:
         lambda r: (
             f"{r['run_id']:44s} {r['status']:12s} {r['created_at'][:19]}  {r['reason'] or ''}"
         ),
+    )
+
+
+def _parameters_text(encoded: Any) -> str:
+    """A run's parameters as ``name=value`` pairs, units written out (what --set would take)."""
+    from .engine import decode
+    from .units import format_quantity
+
+    if not encoded:
+        return "(none recorded)"
+    values = decode(encoded)
+    return ", ".join(
+        f"{name}={format_quantity(value)}" if hasattr(value, "units") else f"{name}={value}"
+        for name, value in values.items()
     )
 
 
@@ -497,6 +569,9 @@ def show(run_id: str, data_dir: Path | None) -> None:
         ):
             click.echo(f"{key:10s} {record[key]}")
         click.echo(f"software   {record['software']}")
+        if record.get("simulated"):
+            click.echo(f"seed       {record.get('seed') or 0}")
+        click.echo(f"parameters {_parameters_text(record.get('parameters'))}")
         wafers = store.wafers(run_id)
         by = {i["replaces"]: w for w, i in wafers.items() if i["replaces"]}
         for wafer, info in wafers.items():
@@ -748,10 +823,28 @@ def queue_retry(entry_id: str, data_dir: Path | None) -> None:
 @_data_option
 def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     """Work through the queue; resumes an entry a crash left behind."""
+    import shlex
+    import shutil
     from contextlib import nullcontext
 
     from protocols.queue import run_queue
 
+    from .errors import InputError
+    from .store import RunStore
+
+    # A queue lives in a store: a mistyped --data has no queue to run (and gets no store).
+    RunStore(_data_dir(data_dir), create=False).close()
+    if notify is not None:
+        try:
+            program = shlex.split(notify)[0] if notify.strip() else ""
+        except ValueError as exc:
+            raise InputError(f"cannot be split into words: {exc}", field="--notify") from None
+        if not program or shutil.which(program) is None:
+            raise InputError(
+                f"{program or notify!r} is not a program on PATH or an executable file"
+                " (checked now, not after the night's first entry)",
+                field="--notify",
+            )
     supervised = _supervise()
     # A supervised entry runs in a child (`queue run-entry`), which shows its own progress.
     display = None if supervised else _progress_runner()
@@ -775,7 +868,7 @@ def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
 
 
 @queue.command("run-entry", hidden=True)
-@click.argument("entry_id", type=int)
+@click.argument("entry_id", type=_WholeNumber(1, 2**63 - 1))
 @_data_option
 def queue_run_entry(entry_id: int, data_dir: Path | None) -> None:
     """(Internal) Run one claimed entry: the child of a supervised ``queue run``."""
@@ -894,7 +987,7 @@ def sim() -> None:
     help="Keep the bench's wafers and instrument state here (survives restarts).",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of all noise and faults."
+    "--seed", type=SEED, default=0, show_default=True, help="Seed of all noise and faults."
 )
 @click.option(
     "--speed",
@@ -973,7 +1066,7 @@ def sim_serve(
     show_default=True,
     help="Runs queued per fault class (a longer night).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--formulation",
     "formulation_file",
@@ -1125,7 +1218,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:
         # One line, like every other refusal: what is wrong and where help is.
         command = exc.ctx.command_path if exc.ctx is not None else "labctl"
-        _fail(f"{exc.format_message()} (see: {command} --help)", EXIT_BAD_INPUT)
+        message = exc.format_message()
+        if len(message) > 300:  # a pasted 100 KB value is not echoed back whole
+            message = f"{message[:300]}... ({len(message)} characters)"
+        _fail(f"{message} (see: {command} --help)", EXIT_BAD_INPUT)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)

@@ -53,6 +53,9 @@ __all__ = [
 #: write it.
 ureg: pint.UnitRegistry[Any] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.formatter.default_format = "~P"
+# How engineers write spin speeds on spinners and in papers: "3000 RPM", "50 rev/s".
+ureg.define("@alias revolution = rev")
+ureg.define("@alias revolutions_per_minute = RPM")
 
 Quantity = ureg.Quantity
 Unit = ureg.Unit

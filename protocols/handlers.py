@@ -214,6 +214,17 @@ class SocketHandler:
             raise InstrumentError(reply[4:], instrument="wafer handler", command=command)
         return str(reply[3:])
 
+    def check(self) -> float:
+        """Connect, authenticate and ask the bench time (s): what ``labctl check`` asks.
+
+        Raises :class:`~labctl.errors.StationFileError` for a refused token,
+        :class:`~labctl.errors.LinkLost` when nothing answers. Moves nothing.
+        """
+        try:
+            return float(self._call("TIME"))
+        finally:
+            self.close()
+
     def lock(
         self, owner: str, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None
     ) -> None:

@@ -188,6 +188,13 @@ def public_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
     out["options"] = options
     out["files"] = describe_files(entry)
+    if entry["status"] in (RUNNING, CANCELLING) and not _process_alive(entry.get("pid")):
+        # Shown, not recorded: the next `queue run` resumes it (or `queue cancel` stops it).
+        out["status"] = "interrupted"
+        out["reason"] = (
+            f"its queue runner (pid {entry.get('pid')}) is gone: `labctl queue run` resumes"
+            f" it, `labctl queue cancel {entry['id']}` drops it"
+        )
     return out
 
 

@@ -75,6 +75,9 @@ def test_a_recipe_speed_in_hz_spins_at_sixty_times_that_in_rpm() -> None:
     [
         ("100 Hz", "rpm", Q_(6000.0, "rpm")),  # pint alone: 955 rpm
         ("50 rps", "rpm", Q_(3000.0, "rpm")),
+        ("50 rev/s", "rpm", Q_(3000.0, "rpm")),
+        ("3000 rev/min", "rpm", Q_(3000.0, "rpm")),
+        ("3000 RPM", "rpm", Q_(3000.0, "rpm")),
         ("2 degC", "delta_degC", Q_(2.0, "delta_degC")),  # pint alone: refused
         ("9 degF", "delta_degC", Q_(5.0, "delta_degC")),
         ("2 K", "delta_degC", Q_(2.0, "delta_degC")),

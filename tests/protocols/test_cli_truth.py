@@ -239,3 +239,102 @@ def test_a_current_above_the_led_heads_limit_stops_the_run_before_a_wafer(
     assert "above what the LED head allows (1 A" in run["reason"]
     assert store.steps(run["run_id"]) == []  # no wafer made, coated or moved
     assert bench.wafers == {}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One fast simulated run, spun at "100 Hz": (data directory, run id)."""
+    data = tmp_path_factory.mktemp("finished")
+    result = labctl(*fast_contrast_curve(data), "--set", "coat_speed=100 Hz")
+    assert result.returncode == 0, result.stderr
+    return data, RunStore(data).runs()[0]["run_id"]
+
+
+def test_show_prints_the_parameters_as_recorded(finished: tuple[Path, str]) -> None:
+    data, run_id = finished
+    shown = labctl("show", run_id, "--data", str(data))
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [x for x in shown.stdout.splitlines() if x.startswith("parameters ")]
+    assert "coat_speed=6000 rpm" in line  # 100 turns a second, not pint's 955 rpm
+    assert "seed       0" in shown.stdout
+
+
+def test_resume_is_refused_when_the_station_does_not_match_the_run(
+    finished: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, run_id = finished
+    station = tmp_path / "station.toml"
+    station.write_text((Path(__file__).parents[2] / "examples/stations/bench.toml").read_text())
+    line = _one_line_error(labctl("resume", run_id, "--data", str(data), "--station", str(station)))
+    assert "virtual bench" in line and "without --station" in line
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with (
+        sqlite3.connect(data / "labctl.sqlite") as source,
+        sqlite3.connect(copy / "labctl.sqlite") as target,
+    ):
+        source.backup(target)
+    with sqlite3.connect(copy / "labctl.sqlite") as db:  # as if it had run on a real bench
+        db.execute("UPDATE runs SET simulated=0, status='killed'")
+    line = _one_line_error(labctl("resume", run_id, "--data", str(copy)))
+    assert "needs --station FILE" in line
+
+
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "٣", "-1", "1" * 120_000])
+def test_a_seed_is_an_ascii_whole_number_sqlite_can_keep(tmp_path: Path, seed: str) -> None:
+    for verb in (("run",), ("queue", "add")):
+        result = labctl(*verb, *fast_contrast_curve(tmp_path / "data")[1:], "--seed", seed)
+        line = _one_line_error(result)
+        assert "--seed" in line and len(line) < 500
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_empty_operator_is_refused(tmp_path: Path) -> None:
+    line = _one_line_error(labctl(*fast_contrast_curve(tmp_path / "d"), "--operator", ""))
+    assert "--operator" in line and "empty" in line
+
+
+def test_queue_run_needs_a_queue_and_a_notifier_that_exists(
+    finished: tuple[Path, str], tmp_path: Path
+) -> None:
+    line = _one_line_error(labctl("queue", "run", "--data", str(tmp_path / "typo")))
+    assert "no such directory" in line
+    assert not (tmp_path / "typo").exists()
+    data, _ = finished
+    result = labctl("queue", "run", "--data", str(data), "--notify", str(tmp_path / "nope.sh"))
+    assert "--notify" in _one_line_error(result)
+
+
+def test_a_queue_entry_whose_runner_died_is_not_shown_running(tmp_path: Path) -> None:
+    assert labctl("queue", "add", *fast_contrast_curve(tmp_path)[1:]).returncode == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with sqlite3.connect(tmp_path / "labctl.sqlite") as db:
+        db.execute("UPDATE queue SET status='running', pid=?", (gone.pid,))
+    listing = labctl("queue", "list", "--data", str(tmp_path))
+    assert listing.returncode == 0, listing.stderr
+    assert "interrupted" in listing.stdout and "running" not in listing.stdout
+    assert f"pid {gone.pid}" in listing.stdout
+
+
+def test_check_asks_the_wafer_handler_too(tmp_path: Path) -> None:
+    server = BenchServer(VirtualBench(seed=1, clock=ScaledClock(200.0)), tmp_path / "served")
+    server.start()
+    try:
+        station = server.write_station()
+        good = labctl("check", "--station", str(station))
+        assert good.returncode == 0, good.stderr
+        assert "token accepted" in good.stdout
+        wrong = tmp_path / "wrong.toml"
+        text = station.read_text()
+        wrong.write_text(
+            "\n".join(
+                'token = "not-the-token"' if line.startswith("token =") else line
+                for line in text.splitlines()
+            )
+        )
+        bad = labctl("check", "--station", str(wrong))
+        assert bad.returncode == 1
+        assert "handler.token" in bad.stderr and "refused the token" in bad.stderr
+    finally:
+        server.stop()
