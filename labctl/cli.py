@@ -268,7 +268,13 @@ _RAN_TO_END = ("completed", "incomplete")
 def _report(outcome: Any) -> None:
     color = {"completed": "green", "incomplete": "yellow"}.get(outcome.status, "red")
     click.secho(f"run {outcome.run_id}: {outcome.status}", fg=color, bold=True)
-    click.echo(f"  {outcome.reason}")
+    # A completed run's reason is its step count, which the next line gives.
+    counted = f"{outcome.steps_executed} steps executed, {outcome.steps_replayed} replayed"
+    reason = outcome.reason
+    if reason.startswith(counted):
+        reason = reason[len(counted) :].removeprefix(" from the journal").lstrip("; ")
+    if reason:
+        click.echo(f"  {reason}")
     click.echo(
         f"  steps executed {outcome.steps_executed}, replayed {outcome.steps_replayed}; "
         f"measurements {outcome.measurements}"
