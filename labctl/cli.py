@@ -51,7 +51,7 @@ def cli(group_readable: bool) -> None:
         group_setting()  # a mistyped LABCTL_GROUP_READABLE is one line, exit 2, before any write
 
 
-class _WholeNumber(click.ParamType):
+class _WholeNumber(click.ParamType):  # type: ignore[type-arg]
     """A whole number in ASCII digits in [low, high] (int() takes "٣" and 100,000 digits)."""
 
     name = "integer"

@@ -918,7 +918,13 @@ def _signals(run: Run) -> Iterator[None]:
             "\nlabctl: stopping at the next safe point (Ctrl-C again aborts now)", file=sys.stderr
         )
 
+    parent = os.getppid()
+
     def on_terminate(signum: int, frame: Any) -> None:
+        # A supervised child is sent SIGTERM when its supervisor dies (kill -9
+        # of the `labctl` the operator started): say which it was.
+        if os.getppid() != parent:
+            raise RunAborted("terminated: its supervising labctl process died (SIGTERM)")
         raise RunAborted("terminated (SIGTERM)")
 
     signal.signal(signal.SIGINT, on_interrupt)
