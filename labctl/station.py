@@ -394,7 +394,7 @@ def link_settings(config: RoleConfig, driver_class: type, *, source: str) -> Lin
             except Exception:
                 raise _fail(source, where, f'{value!r} is not a time such as "2 s"') from None
             if not 0 < seconds <= 3600:
-                raise _fail(source, where, f"{value!r} is outside 0 s to 3600 s")
+                raise _fail(source, where, f"{value!r}: allowed more than 0 s up to 3600 s")
             changes[key] = seconds
         elif key == "baud_rate":
             if value not in _BAUD_RATES:
