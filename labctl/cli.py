@@ -1022,6 +1022,7 @@ def sim_serve(
     Prints each resource and writes a station file pointing at them; runs
     until interrupted. Binds to 127.0.0.1 only.
     """
+    import contextlib
     import signal
     import tempfile
     import threading
@@ -1041,6 +1042,7 @@ def sim_serve(
     bench = VirtualBench(data_dir=data_dir, seed=seed, clock=ScaledClock(speed))
     for role, kind, options in parsed:
         bench.inject(role, kind, **options)
+    made_directory = directory is None
     if directory is None:
         from .private import dir_mode
 
@@ -1055,13 +1057,24 @@ def sim_serve(
     click.echo(f"bench speed        {speed:g}x real time; Ctrl-C stops", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    why = "SIGTERM"
     try:
-        while not stop.wait(0.2):
+        while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
-        pass
+        why = "Ctrl-C"
     finally:
-        server.stop()
+        removed = server.stop()
+        if made_directory:
+            with contextlib.suppress(OSError):  # ours, and empty now
+                directory.rmdir()
+    click.echo(
+        f"stopped ({why}): links closed; "
+        + (f"bench state saved in {data_dir}" if data_dir is not None else "bench state not kept")
+        + f"; removed {len(removed)} file(s) from {directory}"
+        + (f" ({', '.join(p.name for p in removed)})" if removed else ""),
+        err=True,
+    )
 
 
 @sim.command("campaign")
