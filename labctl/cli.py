@@ -100,7 +100,15 @@ def _allow_import_option(function: Any) -> Any:
 
 
 @cli.command()
-@click.option("--sim", is_flag=True, help="Use the built-in simulated station (pyvisa-sim).")
+@click.option(
+    "--sim", is_flag=True, help="The virtual bench that `run --sim` uses (physics, in process)."
+)
+@click.option(
+    "--pyvisa-sim",
+    "pyvisa_sim",
+    is_flag=True,
+    help="The pyvisa-sim definitions of every instrument (sim_instruments/*.yaml).",
+)
 @click.option(
     "--station",
     "station_file",
@@ -108,7 +116,7 @@ def _allow_import_option(function: Any) -> Any:
     help="Station file (TOML) mapping roles to instruments.",
 )
 @_allow_import_option
-def check(sim: bool, station_file: Path | None, allow_import: bool) -> None:
+def check(sim: bool, pyvisa_sim: bool, station_file: Path | None, allow_import: bool) -> None:
     """Connect every role of a station and show who answered.
 
     Prints a table (role, instrument, identity, link). Exits 1 naming each
@@ -116,15 +124,25 @@ def check(sim: bool, station_file: Path | None, allow_import: bool) -> None:
     """
     from .station import Station, builtin_sim_station_path
 
-    if sim == (station_file is not None):
-        _fail("give exactly one of --sim or --station FILE", EXIT_BAD_INPUT)
-    path = builtin_sim_station_path() if sim else station_file
-    assert path is not None
-    station = Station.from_file(path, allow_import=allow_import)
+    if [sim, pyvisa_sim, station_file is not None].count(True) != 1:
+        _fail("give exactly one of --sim, --pyvisa-sim or --station FILE", EXIT_BAD_INPUT)
+    bench = None
+    if sim:
+        # The bench `run --sim` drives, fresh and in memory: its drivers, its wire protocols.
+        from sim_instruments.bench import VirtualBench
+
+        bench = VirtualBench()
+        station = bench.station()
+    else:
+        path = builtin_sim_station_path() if pyvisa_sim else station_file
+        assert path is not None
+        station = Station.from_file(path, allow_import=allow_import)
     try:
         results = station.connect()
     finally:
         station.close()
+        if bench is not None:
+            bench.close()
     _print_check_table(station.config.name, results)
     failed = [r for r in results if not r.ok]
     for result in failed:

@@ -124,12 +124,23 @@ def test_cli_bad_station_is_one_line_exit_2_no_traceback(case: str, tmp_path: Pa
     assert len(lines) == 1 and expected in lines[0]
 
 
-def test_cli_check_sim_prints_every_role() -> None:
+def test_cli_check_sim_checks_the_bench_that_run_sim_drives() -> None:
+    """The physics bench (its simulators over bench links), not the pyvisa-sim stand-ins."""
     result = run_labctl("check", "--sim")
     assert result.returncode == 0, result.stderr
     for role in ROLES:
-        assert role in result.stdout
+        assert f"bench {role}" in result.stdout  # each role on a virtual-bench link
+    assert "virtual bench" in result.stdout
     assert "MIM-nano 1.0.3" in result.stdout and "P0009084" in result.stdout
+    assert "ASRL" not in result.stdout
+
+
+def test_cli_check_pyvisa_sim_checks_the_definitions() -> None:
+    result = run_labctl("check", "--pyvisa-sim")
+    assert result.returncode == 0, result.stderr
+    for role in ROLES:
+        assert role in result.stdout
+    assert "ASRL1::INSTR" in result.stdout and "P0009084" in result.stdout
 
 
 def test_cli_check_names_the_instrument_that_failed_and_why(
@@ -153,9 +164,12 @@ def test_cli_check_names_the_instrument_that_failed_and_why(
 
 def test_cli_usage_errors_exit_2() -> None:
     result = run_labctl("check")
-    assert result.returncode == 2 and "exactly one of --sim or --station" in result.stderr
-    result = run_labctl("check", "--sim", "--station", "x.toml")
-    assert result.returncode == 2
+    assert result.returncode == 2 and "exactly one of --sim, --pyvisa-sim or --station" in (
+        result.stderr
+    )
+    for both in (("--sim", "--station", "x.toml"), ("--sim", "--pyvisa-sim")):
+        result = run_labctl("check", *both)
+        assert result.returncode == 2
 
 
 def test_cli_resources_lists_the_simulated_bench() -> None:
