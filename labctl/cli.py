@@ -1028,12 +1028,21 @@ def sim() -> None:
     help="Inject a fault, e.g. hotplate:heater_runaway:start=600 or "
     "spin_coater:no_reply:count=-1,probability=0.01 (repeatable).",
 )
+@click.option(
+    "--serial",
+    "serial_link",
+    type=click.Choice(["pty", "tcp"]),
+    default=None,
+    help="Serial instruments on pseudo-terminals or on TCP sockets (pyserial socket:// URLs);"
+    " default: pty where the system has them, else tcp.",
+)
 def sim_serve(
     directory: Path | None,
     data_dir: Path | None,
     seed: int,
     speed: float,
     faults: tuple[str, ...],
+    serial_link: str | None,
 ) -> None:
     """Serve every instrument of the virtual bench on loopback TCP and pseudo-terminals.
 
@@ -1066,7 +1075,10 @@ def sim_serve(
 
         directory = Path(tempfile.mkdtemp(prefix="labctl-sim-"))
         directory.chmod(dir_mode())  # mkdtemp makes 0700; --group-readable asks for 0750
-    server = BenchServer(bench, directory)
+    try:
+        server = BenchServer(bench, directory, serial=serial_link)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--serial") from None
     server.start()
     station = server.write_station()
     for role, resource in server.resources().items():

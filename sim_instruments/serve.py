@@ -34,7 +34,6 @@ import select
 import socket
 import threading
 import tomllib
-import tty
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,15 @@ LOOPBACK = "127.0.0.1"
 #: soon it sees a stop or a lost link. Replies are sent when due, not polled for
 #: (a 1 ms poll of seven links kept an idle server at 8 % of a core).
 IDLE_WAIT = 0.05
+#: How a served bench's serial instruments are reached: pseudo-terminals, or TCP.
+SERIAL_LINKS = ("pty", "tcp")
+
+
+def default_serial_link() -> str:
+    """``"pty"`` where the system has pseudo-terminals (POSIX), else ``"tcp"`` (Windows)."""
+    return "pty" if hasattr(os, "openpty") and os.name == "posix" else "tcp"
+
+
 #: How long the handler waits for a new connection's ``AUTH`` line (s, wall clock).
 AUTH_TIMEOUT = 10.0
 #: The longest ``AUTH`` line read (bytes): a token is at most 256 characters.
@@ -144,6 +152,8 @@ class _PtyLink(_Link):
         self._open_pty()
 
     def _open_pty(self) -> None:
+        import tty  # POSIX only (termios): a Windows server serves serial over TCP
+
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         tty.setraw(self.master)
@@ -179,6 +189,8 @@ class _TcpLink(_Link):
         super().__init__(server, role)
         self.listener = socket.create_server((LOOPBACK, 0))
         self.port = self.listener.getsockname()[1]
+        # Small writes go now: an instrument's reply is a few bytes.
+        self.listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def run(self) -> None:
         self.listener.settimeout(IDLE_WAIT)
@@ -195,6 +207,20 @@ class _TcpLink(_Link):
     @property
     def resource(self) -> str:
         return f"TCPIP0::{LOOPBACK}::{self.port}::SOCKET"
+
+
+class _SerialTcpLink(_TcpLink):
+    """A serial instrument on a TCP socket, reached with pyserial's ``socket://`` URL.
+
+    Where there are no pseudo-terminals (Windows, some containers): the same
+    bytes as over the pty, framing and byte times included (the bench models
+    those, not the link). A lost link closes the connection; the client's
+    reconnect is a fresh link, as when an adapter comes back.
+    """
+
+    @property
+    def resource(self) -> str:
+        return f"socket://{LOOPBACK}:{self.port}"
 
 
 #: Handler commands anyone may send while another client holds the bench.
@@ -365,17 +391,30 @@ class BenchServer:
     """
 
     def __init__(
-        self, bench: VirtualBench, directory: str | Path, token: str | None = None
+        self,
+        bench: VirtualBench,
+        directory: str | Path,
+        token: str | None = None,
+        *,
+        serial: str | None = None,
     ) -> None:
+        """Serve ``bench``; ``serial`` is ``"pty"`` or ``"tcp"`` (default: pty where there are)."""
         self.bench = bench
         self.token = token or secrets.token_urlsafe(32)
         if not (0 < len(self.token) <= 256 and all("!" <= c <= "~" for c in self.token)):
             raise ValueError("a handler token is 1-256 printable ASCII characters")
         self.directory = Path(directory)
         private_dir(self.directory)  # it will hold the station file and its token
+        self.serial = serial or default_serial_link()
+        if self.serial not in SERIAL_LINKS:
+            raise ValueError(f"serial links are one of {', '.join(SERIAL_LINKS)}")
+        if self.serial == "pty" and not hasattr(os, "openpty"):
+            raise ValueError("this system has no pseudo-terminals: serve serial links over tcp")
         self.links: dict[str, _Link] = {}
         for role in SERIAL_ROLES:
-            self.links[role] = _PtyLink(self, role)
+            self.links[role] = (
+                _PtyLink(self, role) if self.serial == "pty" else _SerialTcpLink(self, role)
+            )
         for role in TCP_ROLES:
             self.links[role] = _TcpLink(self, role)
         self.handler = _HandlerLink(self)
@@ -435,9 +474,13 @@ class BenchServer:
             if line == 'transport = "bench"':
                 line = 'transport = "serial"' if role in SERIAL_ROLES else 'transport = "visa"'
             lines.append(line)
+        serial_note = (
+            "pseudo-terminals" if self.serial == "pty" else "TCP sockets (pyserial socket:// URLs)"
+        )
         header = (
             "# Written by `labctl sim serve`: every role on the served virtual bench.\n"
             f"# Wafer handler: {LOOPBACK}:{self.handler.port}\n"
+            f"# Serial instruments on {serial_note}.\n"
         )
         text = "\n".join(lines) + "\n"
         body = text.split("\n", 3)[3].replace(

@@ -45,7 +45,7 @@ SPEED = 1000
 class ServedBench:
     """``labctl sim serve`` in its own process, and what its records say."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, serial: str = "pty") -> None:
         self.directory = root / "served"
         self.data = root / "bench-data"
         self.process = subprocess.Popen(
@@ -61,6 +61,8 @@ class ServedBench:
                 str(self.data),
                 "--speed",
                 str(SPEED),
+                "--serial",
+                serial,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -261,3 +263,42 @@ def test_stop_at_every_step_then_resume(served: ServedBench, tmp_path: Path) -> 
     assert record["status"] == "completed", record  # a stop never costs a wafer
     assert seq >= STEPS  # it was stopped at every step on the way
     _check_records(served, data, run_id, light_before)
+
+
+@pytest.fixture(scope="module")
+def served_over_tcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBench]:
+    """The served bench with its serial instruments on TCP (socket://), as on Windows."""
+    bench = ServedBench(tmp_path_factory.mktemp("served-tcp"), serial="tcp")
+    try:
+        yield bench
+    finally:
+        bench.stop()
+
+
+def test_serial_over_tcp_a_whole_run(served_over_tcp: ServedBench, tmp_path: Path) -> None:
+    text = served_over_tcp.station.read_text()
+    assert text.count('resource = "socket://127.0.0.1:') == 4  # every serial instrument
+    assert "/dev/pts" not in text and "Serial instruments on TCP sockets" in text
+    light_before = len(served_over_tcp.light())
+    result = _run(served_over_tcp, tmp_path / "data", None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = _only_run(tmp_path / "data")
+    _check_records(served_over_tcp, tmp_path / "data", run_id, light_before)
+    assert served_over_tcp.is_safe()
+
+
+@pytest.mark.parametrize("seq", [3, 14, 24])  # the coat, an exposure, the develop
+def test_serial_over_tcp_kill_9_then_resume(
+    served_over_tcp: ServedBench, tmp_path: Path, seq: int
+) -> None:
+    light_before = len(served_over_tcp.light())
+    marker = tmp_path / "struck"
+    killed = _run(served_over_tcp, tmp_path / "data", f"seq={seq},phase=during,once={marker}")
+    assert marker.exists(), killed.stdout + killed.stderr
+    assert served_over_tcp.is_safe(), served_over_tcp.state()
+    assert "died of SIGKILL" in killed.stderr and "Traceback" not in killed.stderr
+    run_id = _only_run(tmp_path / "data")
+    outcome = resume(run_id, tmp_path / "data", station=served_over_tcp.station)
+    assert outcome.status in ("completed", "incomplete"), outcome.reason
+    assert served_over_tcp.is_safe()
+    _check_records(served_over_tcp, tmp_path / "data", run_id, light_before)
