@@ -152,13 +152,18 @@ def check(sim: bool, pyvisa_sim: bool, station_file: Path | None, allow_import: 
         # An unattended run needs the wafer handler as much as any instrument.
         from protocols.handlers import SocketHandler
 
+        handler = SocketHandler.from_station(station.config, timeout=5.0)
         try:
-            SocketHandler.from_station(station.config, timeout=5.0).check()
+            handler.check()
+            served = handler.clock()
         except LabctlError as exc:
             handler_failed = True
             click.echo(f"labctl: error: handler ({station.config.handler}): {exc}", err=True)
         else:
-            click.echo(f"handler {station.config.handler}: answered, token accepted")
+            clock = "real time" if served is None else f"bench clock {served[0]:g}x real time"
+            click.echo(f"handler {station.config.handler}: answered, token accepted; {clock}")
+        finally:
+            handler.close()
     if failed or handler_failed:
         sys.exit(EXIT_FAILURE)
 
@@ -1084,6 +1089,15 @@ def sim_serve(
     for role, resource in server.resources().items():
         click.echo(f"{role:18s} {resource}")
     click.echo(f"station file       {station}")
+    if server.identity is not None:
+        kept = "its token and ports" if not server.moved else "its token"
+        click.echo(f"identity           kept in {server.identity} ({kept})", err=True)
+        if server.moved:
+            click.echo(
+                f"moved              {', '.join(server.moved)}: the saved port was taken;"
+                " station files from before no longer reach them",
+                err=True,
+            )
     click.echo(f"bench speed        {speed:g}x real time; Ctrl-C stops", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -10,6 +10,7 @@ own.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -207,7 +208,7 @@ class SocketHandler:
                 break
             except OSError as exc:
                 self._stream = None
-                if attempt == 2 or command.split()[0] not in ("WHERE", "TIME", "OWNER"):
+                if attempt == 2 or command.split()[0] not in ("WHERE", "TIME", "CLOCK", "OWNER"):
                     # An action is never re-sent blindly: the caller decides.
                     raise LinkLost(f"wafer handler {self.address}: {exc}") from exc
         if reply.startswith("ERR"):
@@ -224,6 +225,34 @@ class SocketHandler:
             return float(self._call("TIME"))
         finally:
             self.close()
+
+    def clock(self) -> tuple[float, float] | None:
+        """The served bench's clock, ``(speed, epoch)``: bench s per wall s, and the
+        Unix time at which it read 0; ``None`` for a handler that keeps none (a
+        real bench's, which runs on real time).
+
+        A run on a served bench waits on this clock, so its bakes, calibration
+        ages and interlock hysteresis pass as fast as the bench's physics.
+        """
+        from labctl.errors import InstrumentError
+
+        try:
+            reply = self._call("CLOCK")
+        except InstrumentError:
+            return None
+        fields = dict(word.partition("=")[::2] for word in reply.split())
+        try:
+            speed, epoch = float(fields["speed"]), float(fields["epoch"])
+        except (KeyError, ValueError):
+            speed = epoch = math.nan
+        if not (0 < speed <= 1e6 and math.isfinite(epoch)):
+            # A run on a clock it cannot read would time its bakes wrong.
+            raise InstrumentError(
+                f"unreadable clock {reply!r}: expected speed=<0..1e6> epoch=<Unix s>",
+                instrument="wafer handler",
+                command="CLOCK",
+            )
+        return speed, epoch
 
     def lock(
         self, owner: str, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None

@@ -9,6 +9,7 @@ whether an unattended run has someone (a handler) to move its wafers.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import threading
 import tomllib
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.benchlock import BenchLock, held_by_parent
+from labctl.clock import Clock, ScaledClock
 from labctl.engine import (
     Run,
     decode,
@@ -31,12 +33,14 @@ from labctl.errors import InputError, LabctlError, RecipeError
 from labctl.files import file_bytes
 from labctl.formulation import Formulation, load_formulation, parse_formulation
 from labctl.progress import StepProgress
-from labctl.station import Station
+from labctl.station import Station, StationConfig, load_station
 from labctl.store import RunStore
 
 from .experiments import PROTOCOLS, Protocol
 from .handlers import BenchHandler, OperatorHandler, SocketHandler
 from .recipes import load_recipe, resolve_parameters
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RunOutcome",
@@ -226,14 +230,17 @@ class _Bench:
                 self.station = self._simulation.station()
             else:
                 assert station_file is not None
-                self.station = Station.from_file(station_file, allow_import=allow_import)
-                if self.station.config.handler is not None:
-                    self._guard = SocketHandler.from_station(self.station.config)
+                config = load_station(station_file, allow_import=allow_import)
+                clock = None
+                if config.handler is not None:
+                    self._guard = SocketHandler.from_station(config)
                     self._guard.lock(
                         f"labctl pid {os.getpid()} data {store.data_dir.resolve()}",
                         wait=wait,
                         on_wait=on_wait,
                     )
+                    clock = served_clock(config, self._guard)
+                self.station = Station(config, clock=clock)
             results = self.station.connect()
             failed = [r for r in results if not r.ok]
             if failed:
@@ -262,6 +269,29 @@ class _Bench:
         if self._guard is not None:
             self._guard.close()
         self._lock.release()
+
+
+def served_clock(config: StationConfig, handler: SocketHandler) -> Clock | None:
+    """The clock a run on a served bench waits on: the one its handler publishes.
+
+    The bench's word wins over the station file's ``[clock]``: a file kept
+    from an earlier ``labctl sim serve`` (the same bench restarted at another
+    speed) must not time bakes 100x wrong. ``None`` (a handler that keeps no
+    clock, as a real one): the file's ``[clock]`` if any, else real time.
+    """
+    published = handler.clock()
+    if published is None:
+        return None
+    speed, epoch = published
+    if config.clock_speed is not None and config.clock_speed != speed:
+        # (The epoch moves at every restart of the server: only the speed is news.)
+        log.warning(
+            "%s: [clock] says %gx real time; the served bench runs %gx: using the bench's",
+            config.source,
+            config.clock_speed,
+            speed,
+        )
+    return ScaledClock(speed, epoch=epoch)
 
 
 def _run(

@@ -44,14 +44,22 @@ PLATE_READY_BAND = 1.0
 PLATE_READY_LIMIT = 900.0
 
 
-def _timed(context: StepContext, duration: float, sample: Any) -> None:
-    """Wait ``duration`` s on the run's clock, sampling every SAMPLE_PERIOD."""
-    remaining = duration
-    while remaining > 1e-9:
-        interval = min(SAMPLE_PERIOD, remaining)
-        context.clock.sleep(interval)
-        remaining -= interval
+def _timed(context: StepContext, duration: float, sample: Any) -> float:
+    """Wait ``duration`` s on the run's clock, sampling every SAMPLE_PERIOD; return
+    the seconds that passed (the last sample's reply included).
+
+    Timed to a deadline, not by adding up sleeps: each sample is a round trip
+    to an instrument (milliseconds on a serial line, seconds of bench time on
+    a bench served hundreds of times faster than real time), and summed sleeps
+    would stretch a 60 s bake by every one of them.
+    """
+    clock = context.clock
+    start = clock.monotonic()
+    end = start + duration
+    while (remaining := end - clock.monotonic()) > 1e-9:
+        clock.sleep(min(SAMPLE_PERIOD, remaining))
         sample()
+    return clock.monotonic() - start
 
 
 def new_wafer(run: Run, wafer: str) -> Any:
@@ -201,9 +209,11 @@ def _bake(run: Run, wafer: str, temperature: Any, duration: Any, name: str) -> A
             readings.append(value.m_as(U.degC))
             context.sample("plate_temperature", value)
 
+        clock = context.clock
+        started = clock.monotonic()
         try:
             sample()
-            _timed(context, duration.m_as(U.s), sample)
+            _timed(context, duration.m_as(U.s) - (clock.monotonic() - started), sample)
         finally:
             if interlock is not None:
                 interlock.disarm()
@@ -213,6 +223,8 @@ def _bake(run: Run, wafer: str, temperature: Any, duration: Any, name: str) -> A
             "temperature_min": Q_(min(readings), U.degC),
             "temperature_max": Q_(max(readings), U.degC),
             "duration": duration,
+            # From the first plate reading to the wafer off the plate, on the run's clock.
+            "duration_measured": Q_(clock.monotonic() - started, U.s),
             "location": "cassette",
         }
 

@@ -48,6 +48,7 @@ __all__ = [
     "SERIAL_ROLES",
     "TCP_ROLES",
     "BenchServer",
+    "clock_of",
     "handler_of",
     "parse_fault",
 ]
@@ -59,6 +60,8 @@ LOOPBACK = "127.0.0.1"
 #: soon it sees a stop or a lost link. Replies are sent when due, not polled for
 #: (a 1 ms poll of seven links kept an idle server at 8 % of a core).
 IDLE_WAIT = 0.05
+#: Where a served bench with a data directory keeps its token and ports.
+IDENTITY_FILE = "served.json"
 #: How a served bench's serial instruments are reached: pseudo-terminals, or TCP.
 SERIAL_LINKS = ("pty", "tcp")
 
@@ -87,6 +90,19 @@ def handler_of(station_file: str | Path) -> tuple[tuple[str, int], str | None]:
     host, _, port = str(table["address"]).rpartition(":")
     token = table.get("token")
     return (host, int(port)), None if token is None else str(token)
+
+
+def clock_of(bench: VirtualBench) -> tuple[float, float] | None:
+    """The served bench's clock: (speed in bench s per wall s, epoch in Unix s).
+
+    ``None`` for a bench not on wall time (a virtual clock moves only when
+    its owner sleeps: a client cannot share it).
+    """
+    speed = getattr(bench.clock, "speed", None)
+    epoch = getattr(bench.clock, "epoch", None)
+    if speed is None or epoch is None:
+        return None
+    return float(speed), float(epoch)
 
 
 def parse_fault(spec: str) -> tuple[str, str, dict[str, Any]]:
@@ -184,10 +200,18 @@ class _PtyLink(_Link):
         return str(self.path)
 
 
+def _listen(port: int) -> socket.socket:
+    """A loopback listener on ``port`` if it is free, else on any free port."""
+    if port:
+        with contextlib.suppress(OSError):
+            return socket.create_server((LOOPBACK, port))
+    return socket.create_server((LOOPBACK, 0))
+
+
 class _TcpLink(_Link):
-    def __init__(self, server: BenchServer, role: str) -> None:
+    def __init__(self, server: BenchServer, role: str, port: int = 0) -> None:
         super().__init__(server, role)
-        self.listener = socket.create_server((LOOPBACK, 0))
+        self.listener = _listen(port)
         self.port = self.listener.getsockname()[1]
         # Small writes go now: an instrument's reply is a few bytes.
         self.listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -224,7 +248,7 @@ class _SerialTcpLink(_TcpLink):
 
 
 #: Handler commands anyone may send while another client holds the bench.
-_READ_ONLY_VERBS = ("WHERE", "TIME", "STATE", "LOCK", "UNLOCK", "OWNER")
+_READ_ONLY_VERBS = ("WHERE", "TIME", "CLOCK", "STATE", "LOCK", "UNLOCK", "OWNER")
 
 
 class _HandlerLink(threading.Thread):
@@ -236,11 +260,11 @@ class _HandlerLink(threading.Thread):
     connection and goes when it closes, so a runner that dies frees the bench.
     """
 
-    def __init__(self, server: BenchServer) -> None:
+    def __init__(self, server: BenchServer, port: int = 0) -> None:
         super().__init__(name="sim-wafer-handler", daemon=True)
         self.bench = server.bench
         self.token = server.token
-        self.listener = socket.create_server((LOOPBACK, 0))
+        self.listener = _listen(port)
         self.port = self.listener.getsockname()[1]
         self.stopping = threading.Event()
         self._owner_lock = threading.Lock()
@@ -297,6 +321,12 @@ class _HandlerLink(threading.Thread):
                 bench.spin_dry()
             elif verb == "TIME" and not arguments:
                 return f"OK {bench.now():.3f}"
+            elif verb == "CLOCK" and not arguments:
+                # One time line for the bench and the run that drives it.
+                timeline = clock_of(bench)
+                if timeline is None:
+                    return "ERR this bench keeps no wall-time clock"
+                return f"OK speed={timeline[0]!r} epoch={timeline[1]!r}"
             elif verb == "STATE" and not arguments:
                 # The simulators' own view, for checking safe state from outside.
                 report = {"instruments": bench.safe_state_report(), "holders": bench.holders}
@@ -383,6 +413,10 @@ class _HandlerLink(threading.Thread):
                     self.owner = None
 
 
+def _token_ok(token: str) -> bool:
+    return 0 < len(token) <= 256 and all("!" <= c <= "~" for c in token)
+
+
 class BenchServer:
     """Every instrument of ``bench`` on a real link, plus the wafer handler.
 
@@ -398,10 +432,24 @@ class BenchServer:
         *,
         serial: str | None = None,
     ) -> None:
-        """Serve ``bench``; ``serial`` is ``"pty"`` or ``"tcp"`` (default: pty where there are)."""
+        """Serve ``bench``; ``serial`` is ``"pty"`` or ``"tcp"`` (default: pty where there are).
+
+        A bench with a data directory keeps its identity there
+        (``served.json``, owner-only): a restarted server takes the same
+        token and, where they are free, the same ports, so the station file
+        it writes - and every copy of it in a queue entry - still reaches it,
+        as a real bench's resources stay put across a power cycle.
+        """
         self.bench = bench
-        self.token = token or secrets.token_urlsafe(32)
-        if not (0 < len(self.token) <= 256 and all("!" <= c <= "~" for c in self.token)):
+        self.identity = None if bench.data_dir is None else bench.data_dir / IDENTITY_FILE
+        saved = self._saved_identity()
+        #: Roles whose saved port was taken, so they moved (told by the CLI).
+        self.moved: list[str] = []
+        kept = saved.get("token")
+        if not (isinstance(kept, str) and _token_ok(kept)):
+            kept = None
+        self.token = token or kept or secrets.token_urlsafe(32)
+        if not _token_ok(self.token):
             raise ValueError("a handler token is 1-256 printable ASCII characters")
         self.directory = Path(directory)
         private_dir(self.directory)  # it will hold the station file and its token
@@ -410,16 +458,51 @@ class BenchServer:
             raise ValueError(f"serial links are one of {', '.join(SERIAL_LINKS)}")
         if self.serial == "pty" and not hasattr(os, "openpty"):
             raise ValueError("this system has no pseudo-terminals: serve serial links over tcp")
+        ports = saved.get("ports") if isinstance(saved.get("ports"), dict) else {}
+        assert isinstance(ports, dict)
+
+        def port_of(role: str) -> int:
+            port = ports.get(role)
+            return port if isinstance(port, int) and 0 < port < 65536 else 0
+
         self.links: dict[str, _Link] = {}
         for role in SERIAL_ROLES:
             self.links[role] = (
-                _PtyLink(self, role) if self.serial == "pty" else _SerialTcpLink(self, role)
+                _PtyLink(self, role)
+                if self.serial == "pty"
+                else _SerialTcpLink(self, role, port_of(role))
             )
         for role in TCP_ROLES:
-            self.links[role] = _TcpLink(self, role)
-        self.handler = _HandlerLink(self)
+            self.links[role] = _TcpLink(self, role, port_of(role))
+        self.handler = _HandlerLink(self, port_of("wafer_handler"))
+        for role, port in self._ports().items():
+            if port_of(role) and port_of(role) != port:
+                self.moved.append(role)
+        self._save_identity()
         #: Station files written for this server, removed when it stops.
         self._written: list[Path] = []
+
+    def _ports(self) -> dict[str, int]:
+        ports = {
+            role: link.port for role, link in self.links.items() if isinstance(link, _TcpLink)
+        }
+        ports["wafer_handler"] = self.handler.port
+        return ports
+
+    def _saved_identity(self) -> dict[str, Any]:
+        if self.identity is None or not self.identity.exists():
+            return {}
+        try:
+            saved = json.loads(self.identity.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return {}  # unreadable: a new identity, as for a new bench
+        return saved if isinstance(saved, dict) else {}
+
+    def _save_identity(self) -> None:
+        if self.identity is None:
+            return
+        identity = {"token": self.token, "ports": self._ports()}
+        write_private(self.identity, json.dumps(identity, indent=1).encode("utf-8"))
 
     def start(self) -> None:
         for link in self.links.values():
@@ -486,13 +569,12 @@ class BenchServer:
         body = text.split("\n", 3)[3].replace(
             'name = "virtual bench"', 'name = "served virtual bench"'
         )
-        clock = self.bench.clock
-        speed = getattr(clock, "speed", None)
-        epoch = getattr(clock, "epoch", None)
+        # One time line: the run waits on the bench's sped-up clock (the
+        # handler's CLOCK says the same, and wins when the two differ).
+        served = clock_of(self.bench)
         timeline = ""
-        if speed is not None and epoch is not None:
-            # One time line: the run waits on the bench's sped-up clock.
-            timeline = f"\n[clock]\nspeed = {float(speed)!r}\nepoch = {float(epoch)!r}\n"
+        if served is not None:
+            timeline = f"\n[clock]\nspeed = {served[0]!r}\nepoch = {served[1]!r}\n"
         handler = (
             f'\n[handler]\naddress = "{LOOPBACK}:{self.handler.port}"\ntoken = "{self.token}"\n'
         )
