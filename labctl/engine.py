@@ -387,6 +387,9 @@ class Run:
         self.station = station
         self.clock = clock
         self.handler = handler
+        #: wafer -> (station, run clock s) of its last arrival, in this process:
+        #: a bake is timed from the wafer's landing on the plate.
+        self.arrivals: dict[str, tuple[str, float]] = {}
         self.parameters = parameters
         self.formulation = formulation
         self.interlocks = interlocks if interlocks is not None else default_interlocks()

@@ -247,8 +247,10 @@ class _SerialTcpLink(_TcpLink):
         return f"socket://{LOOPBACK}:{self.port}"
 
 
-#: Handler commands anyone may send while another client holds the bench.
-_READ_ONLY_VERBS = ("WHERE", "TIME", "CLOCK", "STATE", "LOCK", "UNLOCK", "OWNER")
+#: Handler commands anyone may send while another client holds the bench: the
+#: questions, and FAULT - a fault injector is a test's hand on the simulated
+#: hardware, not a second runner, and must act while the run holds the bench.
+_READ_ONLY_VERBS = ("WHERE", "TIME", "CLOCK", "STATE", "LOCK", "UNLOCK", "OWNER", "FAULT")
 
 
 class _HandlerLink(threading.Thread):
@@ -520,9 +522,15 @@ class BenchServer:
         for link in self.links.values():
             link.stopping.set()
         self.handler.stopping.set()
-        for link in self.links.values():
-            link.join(timeout=5)
-        self.handler.join(timeout=5)
+        for thread in [*self.links.values(), self.handler]:
+            if thread.ident is not None:
+                thread.join(timeout=5)
+            else:  # never started: its listener or pty was still ours to close
+                listener = getattr(thread, "listener", None)
+                if listener is not None:
+                    listener.close()
+                if isinstance(thread, _PtyLink):
+                    thread._close_pty()
         self.bench.close()
         removed = []
         for path in [

@@ -321,7 +321,7 @@ def test_a_station_entry_runs_and_recovers_with_the_station_file_it_kept(tmp_pat
     The supervisor makes the bench safe with the station the entry kept (the
     file on disk is gone), and the entry's run is resumed, not started again.
     """
-    from tests.reliability.test_served_interruptions import ServedBench
+    from tests.served import ServedBench
 
     served = ServedBench(tmp_path)
     try:

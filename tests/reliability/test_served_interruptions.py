@@ -19,104 +19,20 @@ own records, not the engine's word:
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from labctl.store import RunStore
 from protocols.runner import resume
-from sim_instruments.serve import handler_of
 from tests.cli import fast_contrast_curve, labctl
+from tests.served import ServedBench
 
 #: Steps of the fast contrast curve (6 fields).
 STEPS = 29
-#: Bench seconds per wall second: fast, and still the in-process physics.
-SPEED = 1000
-
-
-class ServedBench:
-    """``labctl sim serve`` in its own process, and what its records say."""
-
-    def __init__(self, root: Path, serial: str = "pty") -> None:
-        self.directory = root / "served"
-        self.data = root / "bench-data"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "labctl.cli",
-                "sim",
-                "serve",
-                "--dir",
-                str(self.directory),
-                "--data",
-                str(self.data),
-                "--speed",
-                str(SPEED),
-                "--serial",
-                serial,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.station = self.directory / "station.toml"
-        deadline = time.monotonic() + 30
-        while not self.station.exists():
-            assert self.process.poll() is None, "sim serve exited"
-            assert time.monotonic() < deadline, "sim serve did not write its station file"
-            time.sleep(0.05)
-        self.handler, self.token = handler_of(self.station)
-
-    def ask(self, command: str) -> str:
-        with socket.create_connection(self.handler, timeout=10) as connection:
-            stream = connection.makefile("rwb")
-            # Every connection authenticates first, with the station file's token.
-            stream.write(f"AUTH {self.token}\n{command}\n".encode("ascii"))
-            stream.flush()
-            assert stream.readline() == b"OK\n"
-            reply = stream.readline().decode("ascii").strip()
-        assert reply.startswith("OK"), reply
-        return reply[3:]
-
-    def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.ask("STATE"))
-        return result
-
-    def is_safe(self) -> bool:
-        state = self.state()
-        report = state["instruments"]
-        return bool(
-            not report["spin_coater"]["motor_on"]
-            and not report["exposure_source"]["output"]
-            and not report["exposure_shutter"]["open"]
-            and report["hotplate"]["idle"]
-            and all(holder is None for holder in state["holders"].values())
-        )
-
-    def light(self) -> list[dict[str, Any]]:
-        path = self.data / "bench" / "light.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    def exposures(self, wafer_id: str) -> list[dict[str, Any]]:
-        path = self.data / "bench" / "wafers" / f"{quote(wafer_id, safe='')}.json"
-        if not path.exists():
-            return []
-        exposures: list[dict[str, Any]] = json.loads(path.read_text())["exposures"]
-        return exposures
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

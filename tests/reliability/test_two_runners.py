@@ -21,7 +21,7 @@ from protocols.runner import RunRequest
 from sim_instruments.bench import VirtualBench
 from tests.cli import fast_contrast_curve, labctl
 from tests.protocols.conftest import BASELINE, FAST
-from tests.reliability.test_served_interruptions import ServedBench
+from tests.served import ServedBench
 
 
 def _queue_runner(data: Path) -> subprocess.Popen[str]:
