@@ -73,9 +73,10 @@ def _estimate(estimate: Any) -> str:
 
 
 def _serve(directory: Path, speed: float, serial: str, seed: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "labctl.cli", "sim", "serve", "--dir", str(directory)]
+    command += ["--speed", str(speed), "--serial", serial, "--seed", str(seed)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "labctl.cli", "sim", "serve", "--dir", str(directory),
-         "--speed", str(speed), "--serial", serial, "--seed", str(seed)],  # fmt: skip
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,20 +1,28 @@
 """Formulation files: the composition of a negative resist, its math, and the claim check.
 
 A formulation file (TOML, data only; format in ``docs/formulation-file.md``)
-lists the components of one resist by role - alkali-soluble resin (A) with
-its repeating units, cross-linkers (B-1) and (B-2), acid generator (C),
-nitrogen-containing base (D), surfactant, solvents - with amounts (masses or
-parts by weight), molecular weights and the structure fields the patent
-claims in ``shared/seed/`` ask about.
+lists the components of one resist by role - alkali-soluble resin (A) (one or
+a blend of several, with their repeating units), cross-linkers (B-1) and
+(B-2) (compounds or commercial resins), acid generator (C),
+nitrogen-containing base (D), surfactant, other additives, solvents - with
+amounts (masses or parts by weight, as bought: a component may be a solution),
+molecular weights and the structure fields the patent claims in
+``shared/seed/`` ask about.
 
 * :func:`load_formulation` validates a file and raises
-  :class:`~labctl.errors.FormulationError` naming the file and field;
+  :class:`~labctl.errors.FormulationError` naming the file and field - only
+  for a file that cannot be read (syntax, an unknown key or word, an amount
+  without a unit); a field a claim needs and the file lacks makes that claim
+  ``undetermined`` instead;
 * :meth:`Formulation.composition` gives total solids, wt % of solids, moles,
-  the B-1/B-2 mole ratio and the solids content, as pint quantities;
+  the B-1/B-2 mole ratio, the resin blend's repeating units, the solvents and
+  the solids content, as pint quantities;
 * :meth:`Formulation.check_claims` gives a verdict for each of claims 1-13
-  (met, not_met, undetermined) with a one-line reason;
+  (met, not_met, undetermined) with a one-line reason
+  (:mod:`labctl.formulation_claims`);
 * :meth:`Formulation.content_hash` identifies the composition: formatting,
-  order, units and batch size do not change it; any change of substance does.
+  order, units, spelling and batch size do not change it; any change of
+  substance does.
 
 The claim check trusts the structure fields (which formula a unit is, how
 many benzene rings, which groups); it does not parse chemical structures.
@@ -25,13 +33,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .errors import FormulationError
 from .files import read_toml
+from .formulation_vocabulary import (
+    CROSSLINKING_GROUP_KINDS,
+    LINKERS,
+    SKELETONS,
+    SUBSTITUENTS,
+    Vocabulary,
+)
 from .names import quantity_problem, shown
 from .units import Q_, U, format_quantity, ureg
 
@@ -40,9 +56,14 @@ __all__ = [
     "ClaimVerdict",
     "Component",
     "Formulation",
+    "Moles",
     "RepeatingUnit",
+    "Solution",
+    "Span",
+    "format_composition",
     "load_formulation",
     "parse_formulation",
+    "summary_lines",
 ]
 
 #: Component roles, in the order they are listed.
@@ -53,6 +74,7 @@ ROLES = (
     "acid_generator",
     "base",
     "surfactant",
+    "additive",
     "solvent",
 )
 SOLID_ROLES = ROLES[:-1]
@@ -65,36 +87,14 @@ GRAM = ureg.Unit("g")
 GRAM_PER_MOLE = ureg.Unit("g/mol")
 MOLE = ureg.Unit("mol")
 
-#: Vocabulary of the claims (seed text), per substituent.
-SUBSTITUENT_A = ("hydrogen", "alkyl", "halogen", "cyano")
-SUBSTITUENT_R1 = (
-    "hydrogen",
-    "halogen",
-    "alkyl",
-    "alkenyl",
-    "cycloalkyl",
-    "aryl",
-    "aralkyl",
-    "alkoxy",
-    "alkylcarbonyloxy",
-)
-SUBSTITUENT_R101 = (
-    "hydroxyl",
-    "halogen",
-    "alkyl",
-    "alkoxy",
-    "alkylcarbonyloxy",
-    "alkylsulfonyloxy",
-    "alkenyl",
-    "aryl",
-    "aralkyl",
-    "carboxyl",
-)
-LINK_X = ("single_bond", "COO", "O", "CON(R16)")
-SUBSTITUENT_R16 = ("hydrogen", "alkyl")
-CROSSLINKING_GROUPS = ("hydroxymethyl", "alkoxymethyl", "acyloxymethyl")
-B2_R_GROUPS = ("hydrogen", "alkyl", "alkylcarbonyl")
-B2_SKELETONS = ("melamine", "urea", "imidazolidine", "glycoluril")
+#: Every form an amount may take, for messages.
+AMOUNT_FORMS = '"10 g", "250 mg", "100 parts", "100 parts by weight" or "100 pbw"'
+# "parts by weight" is how a recipe says it; pint reads "parts" (the unit) only.
+_PARTS_BY_WEIGHT = re.compile(r"\b(?:parts?|pts?\.?)\s+by\s+(?:weight|wt\.?)\s*$", re.IGNORECASE)
+# "20 wt %", "20 % w/w", "20 % by weight": a weight fraction, which pint reads as "%".
+_WEIGHT_PERCENT = re.compile(r"\s*(?:wt\.?\s*%|%\s*(?:w/w|by\s+weight|wt\.?))\s*$", re.IGNORECASE)
+# An equivalent weight is often written per equivalent: g/eq is g per mole of groups.
+_PER_EQUIVALENT = re.compile(r"/\s*eq(?:uiv(?:alent)?)?\.?\s*$", re.IGNORECASE)
 
 #: Substituent keys each formula takes.
 UNIT_KEYS: dict[str, tuple[str, ...]] = {
@@ -121,14 +121,23 @@ UNIT_KEYS: dict[str, tuple[str, ...]] = {
     # a unit outside the claim formulas (for example an acrylate): no substituents
     "other": (),
 }
-_COMMON_KEYS = {"role", "name", "lot", "amount", "molecular_weight", "notes"}
+_COUNT_KEYS = ("n", "a", "b", "c", "d", "e", "f")
+_COMMON_KEYS = {"role", "name", "lot", "amount", "molecular_weight", "notes", "solution"}
 _ROLE_KEYS: dict[str, set[str]] = {
     "resin": {"units"},
-    "crosslinker_b1": {"phenol", "benzene_rings", "crosslinking_groups"},
-    "crosslinker_b2": {"skeleton", "form", "formula1_groups", "formula2_groups", "r_groups"},
+    "crosslinker_b1": {"phenol", "benzene_rings", "crosslinking_groups", "equivalent_weight"},
+    "crosslinker_b2": {
+        "skeleton",
+        "form",
+        "formula1_groups",
+        "formula2_groups",
+        "r_groups",
+        "equivalent_weight",
+    },
     "acid_generator": {"kind"},
     "base": {"nitrogen_containing"},
     "surfactant": {"kind"},
+    "additive": {"kind"},
     "solvent": set(),
 }
 #: Tolerance of the mol % sum (mol %).
@@ -139,16 +148,36 @@ BOUNDARY_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class RepeatingUnit:
-    """One repeating unit of the resin: which claim formula, mol %, substituents."""
+    """One repeating unit of a resin: which claim formula, mol %, substituents.
+
+    ``substituents`` holds the vocabulary words (``"hydrogen"``, ``"methyl"``)
+    and counts (``n``, ``a``-``f``) as the file gives them, normalized;
+    ``molar_mass`` is the unit's formula weight (g/mol), needed only to weigh
+    the units of a resin blend.
+    """
 
     formula: str
     mol_percent: float
     substituents: Mapping[str, Any] = field(default_factory=dict)
+    molar_mass: Any = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A component bought as a solution: its solid is ``solute_fraction`` (0-1) of the amount."""
+
+    solute_fraction: float
+    solvent: str
 
 
 @dataclass(frozen=True)
 class Component:
-    """One component: role, identity, amount, and its structure fields."""
+    """One component: role, identity, amount (as bought), and its structure fields.
+
+    ``where`` is its place in the file (``components[2]``), for reasons that
+    name a field.
+    """
 
     role: str
     name: str
@@ -158,10 +187,61 @@ class Component:
     notes: str = ""
     units: tuple[RepeatingUnit, ...] = ()
     structure: Mapping[str, Any] = field(default_factory=dict)
+    solution: Solution | None = None
+    equivalent_weight: Any = None
+    where: str = ""
 
     @property
     def is_solid(self) -> bool:
         return self.role != "solvent"
+
+    def crosslinking_sites(self) -> int | None:
+        """CH2-O-R groups per molecule (or per skeleton unit of a resin); None if not recorded.
+
+        B-1: every recorded cross-linking group; B-2: one per formula (1)
+        group and two per formula (2) group (a count not written is 0 when
+        the other is written).
+        """
+        s = self.structure
+        if self.role == "crosslinker_b1":
+            if "crosslinking_groups" not in s:
+                return None
+            return int(sum(g["count"] for g in s["crosslinking_groups"]))
+        if self.role == "crosslinker_b2":
+            if "formula1_groups" not in s and "formula2_groups" not in s:
+                return None
+            return int(s.get("formula1_groups", 0) + 2 * s.get("formula2_groups", 0))
+        return None
+
+
+@dataclass(frozen=True)
+class Moles:
+    """A component's moles: the quantity (None if the file cannot give it), of what, and why not.
+
+    ``of`` is ``"molecules"``, ``"chains"`` (a resin (A) by its molecular
+    weight) or ``"skeleton units"`` (a cross-linker resin by its equivalent
+    weight); ``needs`` names the field that is missing when ``value`` is None.
+    """
+
+    value: Any
+    of: str = "molecules"
+    needs: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A figure the file fixes exactly (``low == high``) or only between bounds.
+
+    ``needs`` names the fields that would fix it.
+    """
+
+    low: float
+    high: float
+    needs: tuple[str, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        return math.isclose(self.low, self.high, rel_tol=BOUNDARY_TOLERANCE, abs_tol=1e-12)
 
 
 @dataclass(frozen=True)
@@ -185,30 +265,42 @@ def load_formulation(path: str | Path) -> Formulation:
     return parse_formulation(read_toml(path, FormulationError), source=str(path))
 
 
-def _quantity(raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, what: str) -> Any:
+def _quantity(raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, hint: str) -> Any:
+    """``raw`` as a pint quantity of one of ``unit_kinds``; ``hint`` shows how to write one."""
     if not isinstance(raw, str):
-        raise _fail(source, where, f'{raw!r} needs a unit: write it as a string like "{what}"')
-    problem = quantity_problem(raw.strip())
+        raise _fail(source, where, f"{shown(raw)} needs a unit: write it as a string like {hint}")
+    text = raw.strip()
+    problem = quantity_problem(text)
     if problem is not None:  # before pint: long numbers, other scripts' digits, 9**9**9
-        raise _fail(source, where, f'{shown(raw)} {problem}; write it like "{what}"')
+        raise _fail(source, where, f"{shown(raw)} {problem}; write it like {hint}")
+    text = _PARTS_BY_WEIGHT.sub("parts", text)
+    text = _WEIGHT_PERCENT.sub(" %", text)
+    text = _PER_EQUIVALENT.sub("/mol", text)
     try:
-        quantity: Any = ureg.Quantity(raw)
+        quantity: Any = ureg.Quantity(text)
     except Exception:
-        raise _fail(source, where, f'{raw!r} is not a quantity like "{what}"') from None
+        raise _fail(source, where, f"{shown(raw)} is not a quantity like {hint}") from None
     if not isinstance(quantity, ureg.Quantity) or not any(
         quantity.dimensionality == kind.dimensionality for kind in unit_kinds
     ):
-        raise _fail(
-            source, where, f'{raw!r} has the wrong dimension; expected something like "{what}"'
-        )
+        raise _fail(source, where, f"{shown(raw)} has the wrong dimension; write it like {hint}")
     if not math.isfinite(quantity.magnitude):
-        raise _fail(source, where, f"{raw!r} is not a finite number")
+        raise _fail(source, where, f"{shown(raw)} is not a finite number")
+    return quantity
+
+
+def _positive_quantity(
+    raw: Any, unit_kinds: tuple[Any, ...], source: str, where: str, hint: str
+) -> Any:
+    quantity = _quantity(raw, unit_kinds, source, where, hint)
+    if quantity.magnitude <= 0:
+        raise _fail(source, where, f"{shown(raw)} must be more than zero")
     return quantity
 
 
 def _integer(raw: Any, source: str, where: str, low: int, high: int | None = None) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise _fail(source, where, f"{raw!r} is not a whole number")
+        raise _fail(source, where, f"{shown(raw)} is not a whole number")
     if raw < low or (high is not None and raw > high):
         limit = f"{low} to {high}" if high is not None else f"at least {low}"
         raise _fail(source, where, f"{raw} is outside {limit}")
@@ -217,8 +309,26 @@ def _integer(raw: Any, source: str, where: str, low: int, high: int | None = Non
 
 def _word(raw: Any, source: str, where: str) -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise _fail(source, where, f"{raw!r} is not a non-empty string")
+        raise _fail(source, where, f"{shown(raw)} is not a non-empty string")
     return raw.strip()
+
+
+def _vocabulary_word(raw: Any, vocabulary: Vocabulary, source: str, where: str) -> str:
+    """The word of ``vocabulary`` that ``raw`` spells; refused with the list otherwise."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise _fail(source, where, f"{shown(raw)} is not a {vocabulary.what} word")
+    word = vocabulary.word(raw)
+    if word is None:
+        close = vocabulary.suggestion(raw)
+        hint = f"did you mean {close!r}? " if close else ""
+        raise _fail(
+            source,
+            where,
+            f"{shown(raw)} is not a {vocabulary.what} this file format knows; {hint}"
+            f"accepted (any case, and the other spellings docs/formulation-file.md lists): "
+            f"{vocabulary.listing()}",
+        )
+    return word
 
 
 def parse_formulation(data: Mapping[str, Any], *, source: str = "formulation") -> Formulation:
@@ -253,22 +363,9 @@ def parse_formulation(data: Mapping[str, Any], *, source: str = "formulation") -
             "components.amount",
             "amounts mix masses and parts by weight; use one or the other",
         )
-    formulation = Formulation(name=name, notes=notes, source=source, components=components)
-    if formulation.by_role("crosslinker_b1") and formulation.by_role("crosslinker_b2"):
-        for component in (
-            *formulation.by_role("crosslinker_b1"),
-            *formulation.by_role("crosslinker_b2"),
-        ):
-            if component.molecular_weight is None:
-                index = components.index(component)
-                raise _fail(
-                    source,
-                    f"components[{index}].molecular_weight",
-                    f"missing for {component.name!r}: the B-1/B-2 mole ratio (claim 13) needs it",
-                )
     if not any(c.is_solid for c in components):
         raise _fail(source, "components", "no solid component: nothing to form a film")
-    return formulation
+    return Formulation(name=name, notes=notes, source=source, components=components)
 
 
 def _parse_component(raw: Any, index: int, source: str) -> Component:
@@ -276,8 +373,10 @@ def _parse_component(raw: Any, index: int, source: str) -> Component:
     if not isinstance(raw, Mapping):
         raise _fail(source, where, "must be a table")
     role = raw.get("role")
-    if role not in ROLES:
-        raise _fail(source, f"{where}.role", f"{role!r} is not a role; roles: {', '.join(ROLES)}")
+    if not isinstance(role, str) or role not in ROLES:
+        raise _fail(
+            source, f"{where}.role", f"{shown(role)} is not a role; roles: {', '.join(ROLES)}"
+        )
     allowed = _COMMON_KEYS | _ROLE_KEYS[role]
     extra = set(raw) - allowed
     if extra:
@@ -288,25 +387,41 @@ def _parse_component(raw: Any, index: int, source: str) -> Component:
         )
     name = _word(raw.get("name"), source, f"{where}.name")
     if "amount" not in raw:
-        raise _fail(source, f"{where}.amount", "missing")
-    amount = _quantity(raw["amount"], (GRAM, PARTS), source, f"{where}.amount", "10 g")
-    if amount.magnitude <= 0:
-        raise _fail(source, f"{where}.amount", f"{raw['amount']!r} must be more than zero")
+        raise _fail(source, f"{where}.amount", f"missing: write it like {AMOUNT_FORMS}")
+    amount = _positive_quantity(
+        raw["amount"], (GRAM, PARTS), source, f"{where}.amount", AMOUNT_FORMS
+    )
     weight = None
     if "molecular_weight" in raw:
-        weight = _quantity(
+        weight = _positive_quantity(
             raw["molecular_weight"],
             (GRAM_PER_MOLE,),
             source,
             f"{where}.molecular_weight",
-            "390.5 g/mol",
+            '"390.5 g/mol" or "8 kg/mol"',
         )
-        if weight.magnitude <= 0:
-            raise _fail(source, f"{where}.molecular_weight", "must be more than zero")
+    equivalent = None
+    if "equivalent_weight" in raw:
+        equivalent = _positive_quantity(
+            raw["equivalent_weight"],
+            (GRAM_PER_MOLE,),
+            source,
+            f"{where}.equivalent_weight",
+            '"65 g/mol" (grams per mole of CH2-O-R groups; "65 g/eq" too)',
+        )
     lot = raw.get("lot", "")
-    if not isinstance(lot, str | int):
+    if not isinstance(lot, str | int) or isinstance(lot, bool):
         raise _fail(source, f"{where}.lot", "must be a string")
     notes = raw.get("notes", "")
+    if not isinstance(notes, str):
+        raise _fail(source, f"{where}.notes", "must be a string")
+    solution = None
+    if "solution" in raw:
+        if role == "solvent":
+            raise _fail(
+                source, f"{where}.solution", "a solvent is not a solution; list it as it is"
+            )
+        solution = _parse_solution(raw["solution"], f"{where}.solution", source)
     units: tuple[RepeatingUnit, ...] = ()
     structure: dict[str, Any] = {}
     if role == "resin":
@@ -320,9 +435,56 @@ def _parse_component(raw: Any, index: int, source: str) -> Component:
         if not isinstance(value, bool):
             raise _fail(source, f"{where}.nitrogen_containing", "must be true or false")
         structure = {"nitrogen_containing": value}
-    elif role in ("acid_generator", "surfactant") and "kind" in raw:
+    elif role in ("acid_generator", "surfactant", "additive") and "kind" in raw:
         structure = {"kind": _word(raw["kind"], source, f"{where}.kind")}
-    return Component(role, name, amount, str(lot), weight, str(notes), units, structure)
+    return Component(
+        role,
+        name,
+        amount,
+        str(lot),
+        weight,
+        notes,
+        units,
+        structure,
+        solution,
+        equivalent,
+        where,
+    )
+
+
+def _parse_solution(raw: Any, where: str, source: str) -> Solution:
+    if not isinstance(raw, Mapping):
+        raise _fail(
+            source, where, 'must be a table like { solute_fraction = "1 %", solvent = "PGMEA" }'
+        )
+    extra = set(raw) - {"solute_fraction", "solvent"}
+    if extra:
+        raise _fail(
+            source, f"{where}.{sorted(extra)[0]}", "unknown key; allowed: solute_fraction, solvent"
+        )
+    if "solute_fraction" not in raw:
+        raise _fail(source, f"{where}.solute_fraction", 'missing: write it like "20 %"')
+    value = raw["solute_fraction"]
+    here = f"{where}.solute_fraction"
+    if isinstance(value, bool):
+        raise _fail(source, here, f'{shown(value)} is not a fraction; write it like "20 %"')
+    if isinstance(value, int | float):
+        fraction = float(value)  # a plain number is a fraction: 0.2 is 20 %
+        if fraction > 1:
+            raise _fail(
+                source, here, f'{value} is more than 1; a percentage is written "{value:g} %"'
+            )
+    else:
+        quantity = _quantity(value, (ureg.Unit("percent"),), source, here, '"20 %" or "20 wt %"')
+        fraction = float(quantity.m_as("dimensionless"))
+        if quantity.units == ureg.dimensionless and fraction > 1:  # "20" meant "20 %"
+            raise _fail(
+                source, here, f'{shown(value)} is more than 1; a percentage is written "{value} %"'
+            )
+    if not math.isfinite(fraction) or not 0 < fraction <= 1:
+        raise _fail(source, here, f"{shown(value)} is outside 0-100 % (more than 0)")
+    solvent = _word(raw.get("solvent"), source, f"{where}.solvent")
+    return Solution(fraction, solvent)
 
 
 def _parse_units(raw: Any, where: str, source: str) -> tuple[RepeatingUnit, ...]:
@@ -338,16 +500,25 @@ def _parse_units(raw: Any, where: str, source: str) -> tuple[RepeatingUnit, ...]
             raise _fail(
                 source,
                 f"{here}.formula",
-                f"{item.get('formula')!r} is not one of 3, 4, 5, 6, other",
+                f"{shown(item.get('formula'))} is not one of 3, 4, 5, 6, other",
             )
         mol_percent = item.get("mol_percent")
         if isinstance(mol_percent, bool) or not isinstance(mol_percent, int | float):
-            raise _fail(source, f"{here}.mol_percent", f"{mol_percent!r} is not a number")
+            raise _fail(source, f"{here}.mol_percent", f"{shown(mol_percent)} is not a number")
         if not 0 < mol_percent <= 100:
             raise _fail(source, f"{here}.mol_percent", f"{mol_percent} is outside 0 to 100")
-        substituents = {k: v for k, v in item.items() if k not in ("formula", "mol_percent")}
+        molar_mass = None
+        if "molar_mass" in item:
+            molar_mass = _positive_quantity(
+                item["molar_mass"],
+                (GRAM_PER_MOLE,),
+                source,
+                f"{here}.molar_mass",
+                '"120.15 g/mol" (the repeating unit\'s formula weight)',
+            )
+        given = {k: v for k, v in item.items() if k not in ("formula", "mol_percent", "molar_mass")}
         allowed = UNIT_KEYS[formula]
-        extra = set(substituents) - set(allowed) - {"name"}
+        extra = set(given) - set(allowed) - {"name"}
         if extra:
             raise _fail(
                 source,
@@ -355,10 +526,17 @@ def _parse_units(raw: Any, where: str, source: str) -> tuple[RepeatingUnit, ...]
                 f"formula ({formula}) has no such substituent; "
                 f"it has: {', '.join(allowed) or 'none recorded'}",
             )
-        for key in ("n", "a", "b", "c", "d", "e", "f"):
-            if key in substituents:
-                _integer(substituents[key], source, f"{here}.{key}", 0)
-        units.append(RepeatingUnit(formula, float(mol_percent), dict(substituents)))
+        substituents: dict[str, Any] = {}
+        for key, value in given.items():
+            if key == "name":
+                substituents[key] = _word(value, source, f"{here}.name")
+            elif key in _COUNT_KEYS:
+                substituents[key] = _integer(value, source, f"{here}.{key}", 0)
+            elif key == "X":
+                substituents[key] = _vocabulary_word(value, LINKERS, source, f"{here}.X")
+            else:
+                substituents[key] = _vocabulary_word(value, SUBSTITUENTS, source, f"{here}.{key}")
+        units.append(RepeatingUnit(formula, float(mol_percent), substituents, molar_mass, here))
     if units:
         total = sum(u.mol_percent for u in units)
         if abs(total - 100.0) > MOL_PERCENT_TOLERANCE:
@@ -392,7 +570,9 @@ def _parse_b1(raw: Mapping[str, Any], where: str, source: str) -> dict[str, Any]
                     f"{here}.{sorted(extra)[0]}",
                     "unknown key; allowed: kind, count, bonded_to_benzene",
                 )
-            kind = _word(group.get("kind"), source, f"{here}.kind")
+            kind = _vocabulary_word(
+                group.get("kind"), CROSSLINKING_GROUP_KINDS, source, f"{here}.kind"
+            )
             count = _integer(group.get("count"), source, f"{here}.count", 0)
             bonded = group.get("bonded_to_benzene", True)
             if not isinstance(bonded, bool):
@@ -405,32 +585,28 @@ def _parse_b1(raw: Mapping[str, Any], where: str, source: str) -> dict[str, Any]
 def _parse_b2(raw: Mapping[str, Any], where: str, source: str) -> dict[str, Any]:
     structure: dict[str, Any] = {}
     if "skeleton" in raw:
-        structure["skeleton"] = _word(raw["skeleton"], source, f"{where}.skeleton").lower()
+        structure["skeleton"] = _vocabulary_word(
+            raw["skeleton"], SKELETONS, source, f"{where}.skeleton"
+        )
     if "form" in raw:
         form = raw["form"]
-        if form not in ("compound", "resin"):
-            raise _fail(source, f"{where}.form", f"{form!r} is not 'compound' or 'resin'")
-        structure["form"] = form
+        if not isinstance(form, str) or form.strip().lower() not in ("compound", "resin"):
+            raise _fail(source, f"{where}.form", f"{shown(form)} is not 'compound' or 'resin'")
+        structure["form"] = form.strip().lower()
     for key in ("formula1_groups", "formula2_groups"):
         if key in raw:
             structure[key] = _integer(raw[key], source, f"{where}.{key}", 0)
     if "r_groups" in raw:
         groups = raw["r_groups"]
-        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise _fail(source, f"{where}.r_groups", "must be a list of strings")
-        structure["r_groups"] = sorted({g.strip().lower() for g in groups})
+        if not isinstance(groups, list):
+            raise _fail(source, f"{where}.r_groups", "must be a list of words")
+        structure["r_groups"] = sorted(
+            {
+                _vocabulary_word(g, SUBSTITUENTS, source, f"{where}.r_groups[{i}]")
+                for i, g in enumerate(groups)
+            }
+        )
     return structure
-
-
-def _within(value: float, low: float, high: float) -> bool:
-    """Inclusive range check that ignores float noise at the boundaries."""
-    slack_low = abs(low) * BOUNDARY_TOLERANCE
-    slack_high = abs(high) * BOUNDARY_TOLERANCE
-    return low - slack_low <= value <= high + slack_high
-
-
-def _g(value: float) -> str:
-    return f"{value:.4g}"
 
 
 @dataclass(frozen=True)
@@ -447,69 +623,239 @@ class Formulation:
 
     # -- composition math -----------------------------------------------------------
 
-    def _mass(self, component: Component) -> float:
-        """Amount in grams, or in parts by weight (the same number space for ratios)."""
-        unit = PARTS if component.amount.dimensionality == PARTS.dimensionality else GRAM
-        return float(component.amount.m_as(unit))
-
     @property
     def amount_unit(self) -> Any:
+        """The file's amount unit: g, or parts by weight."""
         first = self.components[0].amount
         return PARTS if first.dimensionality == PARTS.dimensionality else GRAM
 
+    def amount_value(self, component: Component) -> float:
+        """The amount as bought (a solution whole), in g or parts by weight."""
+        unit = PARTS if component.amount.dimensionality == PARTS.dimensionality else GRAM
+        return float(component.amount.m_as(unit))
+
+    def solid_mass(self, component: Component) -> float:
+        """The solid a component brings (g or parts): 0 for a solvent, the solute of a solution."""
+        if not component.is_solid:
+            return 0.0
+        amount = self.amount_value(component)
+        return amount * component.solution.solute_fraction if component.solution else amount
+
+    def solvent_mass(self, component: Component) -> float:
+        """The solvent a component brings (g or parts): a solvent whole, a solution's solvent."""
+        if not component.is_solid:
+            return self.amount_value(component)
+        if component.solution is None:
+            return 0.0
+        return self.amount_value(component) * (1.0 - component.solution.solute_fraction)
+
+    def _mass(self, component: Component) -> float:
+        """The mass that counts in the component's role (g or parts): solid, or solvent."""
+        return self.solid_mass(component) if component.is_solid else self.amount_value(component)
+
+    def total_mass(self) -> float:
+        """Everything in the bottle (g or parts)."""
+        return sum(self.amount_value(c) for c in self.components)
+
     def total_solids(self) -> Any:
-        """Total solids (solvent excluded), in g or parts by weight."""
-        return Q_(sum(self._mass(c) for c in self.components if c.is_solid), self.amount_unit)
+        """Total solids (solvents and the solvent of solutions excluded), in g or parts."""
+        return Q_(sum(self.solid_mass(c) for c in self.components), self.amount_unit)
 
     def solids_fraction(self, role: str) -> float:
-        """Weight fraction (0-1) of ``role`` in the total solids."""
+        """Weight fraction (0-1) of the components labelled ``role`` in the total solids."""
         total = float(self.total_solids().magnitude)
-        return sum(self._mass(c) for c in self.by_role(role)) / total
+        return sum(self.solid_mass(c) for c in self.by_role(role)) / total
+
+    def moles_of(self, component: Component) -> Moles:
+        """A component's moles, of what, and which field is missing if the file cannot say.
+
+        A compound: its (solid) mass / molecular weight; a cross-linker
+        without one, or a B-2 resin, by its equivalent weight (per CH2-O-R
+        group) times its groups per molecule or skeleton unit. A B-2 resin's
+        molecular weight is a chain average and gives no moles of
+        cross-linker. A resin (A): chains, by its molecular weight.
+        """
+        per = MOLE if self.amount_unit == GRAM else MOLE / GRAM
+        mass = self._mass(component)
+        where = component.where
+        is_crosslinker = component.role in ("crosslinker_b1", "crosslinker_b2")
+        is_b2_resin = (
+            component.role == "crosslinker_b2" and component.structure.get("form") == "resin"
+        )
+        if component.molecular_weight is not None and not is_b2_resin:
+            of = "chains" if component.role == "resin" else "molecules"
+            weight = float(component.molecular_weight.m_as(GRAM_PER_MOLE))
+            return Moles(Q_(mass / weight, per), of)
+        of = "skeleton units" if is_b2_resin else "molecules"
+        if is_crosslinker and component.equivalent_weight is not None:
+            sites = component.crosslinking_sites()
+            if not sites:
+                field_name = (
+                    "crosslinking_groups"
+                    if component.role == "crosslinker_b1"
+                    else "formula1_groups/formula2_groups"
+                )
+                return Moles(None, of, f"{where}.{field_name} of {component.name!r}")
+            weight = float(component.equivalent_weight.m_as(GRAM_PER_MOLE)) * sites
+            return Moles(Q_(mass / weight, per), of)
+        if is_b2_resin:
+            return Moles(
+                None,
+                of,
+                f"{where}.equivalent_weight of {component.name!r} "
+                "(a resin: its molecular weight, if any, is a chain average)",
+            )
+        return Moles(None, of, f"{where}.molecular_weight of {component.name!r}")
 
     def moles(self, component: Component) -> Any:
-        """Moles (mol, or mol per part by weight); None without a molecular weight."""
-        if component.molecular_weight is None:
-            return None
-        per_gram = self._mass(component) / float(component.molecular_weight.m_as(GRAM_PER_MOLE))
-        return Q_(per_gram, MOLE) if self.amount_unit == GRAM else Q_(per_gram, MOLE / GRAM)
+        """Moles (mol, or mol per part by weight); None if the file cannot give them."""
+        return self.moles_of(component).value
 
     def role_moles(self, role: str) -> float | None:
+        """Moles of all components labelled ``role`` (mol or mol/part); None if one lacks them."""
         values = [self.moles(c) for c in self.by_role(role)]
         if not values or any(v is None for v in values):
             return None
         return float(sum(v.magnitude for v in values))
 
     def b1_b2_mole_ratio(self) -> float | None:
-        """n(B-1) / n(B-2); None without both, or without molecular weights."""
-        b1, b2 = self.role_moles("crosslinker_b1"), self.role_moles("crosslinker_b2")
-        if b1 is None or b2 is None or b2 == 0:
-            return None
-        return b1 / b2
+        """n(B-1) / n(B-2); None without both, or without their moles.
+
+        A component labelled B-1 or B-2 that does not qualify as claim 1
+        defines it (:meth:`not_qualifying`) is left out, as claim 13 leaves
+        it out; one whose qualification is undetermined is counted.
+        """
+        from .formulation_claims import qualifies
+
+        sides = []
+        for role in ("crosslinker_b1", "crosslinker_b2"):
+            counted = [c for c in self.by_role(role) if qualifies(c)[0] != "not_met"]
+            values = [self.moles(c) for c in counted]
+            if not values or any(v is None for v in values):
+                return None
+            sides.append(float(sum(v.magnitude for v in values)))
+        b1, b2 = sides
+        return None if b2 == 0 else b1 / b2
 
     def solids_content(self) -> Any:
         """Solids as a percentage of the whole solution (percent quantity)."""
-        total = sum(self._mass(c) for c in self.components)
-        return Q_(100.0 * self.total_solids().magnitude / total, U.percent)
+        return Q_(100.0 * self.total_solids().magnitude / self.total_mass(), U.percent)
+
+    def solvents(self) -> list[tuple[str, Any]]:
+        """Each solvent (by name, any case) and its total: solvents and solutions' solvents."""
+        totals: dict[str, list[Any]] = {}
+        for c in self.components:
+            if not c.is_solid:
+                name = c.name
+            elif c.solution is not None:
+                name = c.solution.solvent
+            else:
+                continue
+            entry = totals.setdefault(name.casefold(), [name, 0.0])
+            entry[1] += self.solvent_mass(c)
+        return [(name, Q_(mass, self.amount_unit)) for name, mass in totals.values()]
+
+    def _unit_moles(self, resin: Component) -> tuple[float | None, list[str]]:
+        """Moles of repeating units in a resin (solid mass / mean unit formula weight)."""
+        missing = [f"{u.where}.molar_mass" for u in resin.units if u.molar_mass is None]
+        if missing or not resin.units:
+            return None, missing or [f"{resin.where}.units"]
+        mean = sum(
+            u.mol_percent / 100.0 * float(u.molar_mass.m_as(GRAM_PER_MOLE)) for u in resin.units
+        )
+        return self.solid_mass(resin) / mean, []
+
+    def resin_unit_percent(self, select: Callable[[RepeatingUnit], bool]) -> Span:
+        """Mol % of the selected repeating units in the resin (A), all its components together.
+
+        One resin: its own mol %. A blend: each resin's mol % weighted by its
+        moles of repeating units (solid mass / mean unit formula weight); when
+        a unit's ``molar_mass`` or a resin's units are not recorded, the blend
+        is only known to lie between its resins' values (a resin without units
+        anywhere in 0-100), and ``needs`` names the missing fields.
+        """
+        resins = self.by_role("resin")
+        values: list[tuple[float, float]] = []
+        weights: list[float | None] = []
+        needs: list[str] = []
+        for resin in resins:
+            if resin.units:
+                share = sum(u.mol_percent for u in resin.units if select(u))
+                values.append((share, share))
+            else:
+                values.append((0.0, 100.0))
+            weight, missing = self._unit_moles(resin)
+            weights.append(weight)
+            needs.extend(missing)
+        if not resins:
+            return Span(0.0, 0.0)
+        if len(resins) == 1:
+            low, high = values[0]
+            return Span(low, high, () if low == high else tuple(needs))
+        if all(w is not None for w in weights):
+            total = sum(w for w in weights if w is not None)
+            value = sum(w * v[0] for w, v in zip(weights, values, strict=True) if w is not None)
+            return Span(value / total, value / total)
+        low, high = min(v[0] for v in values), max(v[1] for v in values)
+        span = Span(low, high)
+        return span if span.exact else Span(low, high, tuple(needs))
+
+    def resin_blend(self) -> list[dict[str, Any]]:
+        """Per formula, the mol % of the resin's (or blend's) repeating units: exact or bounds."""
+        present = {u.formula for r in self.by_role("resin") for u in r.units}
+        rows = []
+        for formula in ("3", "4", "5", "6", "other"):
+            if formula not in present:
+                continue
+            span = self.resin_unit_percent(_of_formula(formula))
+            rows.append(
+                {
+                    "formula": formula,
+                    "mol_percent": Q_(span.low, U.percent) if span.exact else None,
+                    "low": Q_(span.low, U.percent),
+                    "high": Q_(span.high, U.percent),
+                    "needs": list(span.needs),
+                }
+            )
+        return rows
 
     def composition(self) -> dict[str, Any]:
-        """The composition table: per component and totals, all as quantities."""
+        """The composition table: per component and totals, all as quantities.
+
+        A component's ``solids`` is the solid it brings (its amount, or the
+        solute of a solution); ``wt_percent_of_solids`` and
+        ``wt_percent_of_solution`` are of that solid part (of the whole amount
+        for a solvent); a solution's solvent is counted with ``solvents``.
+        """
         total_solids = self.total_solids().magnitude
-        total = sum(self._mass(c) for c in self.components)
+        total = self.total_mass()
         rows = []
         for component in self.components:
             mass = self._mass(component)
+            moles = self.moles_of(component)
             rows.append(
                 {
                     "role": component.role,
                     "name": component.name,
                     "lot": component.lot,
                     "amount": component.amount,
+                    "solution": None
+                    if component.solution is None
+                    else {
+                        "solute_fraction": Q_(
+                            100.0 * component.solution.solute_fraction, U.percent
+                        ),
+                        "solvent": component.solution.solvent,
+                    },
+                    "solids": Q_(mass, self.amount_unit) if component.is_solid else None,
                     "wt_percent_of_solids": Q_(100.0 * mass / total_solids, U.percent)
                     if component.is_solid
                     else None,
                     "wt_percent_of_solution": Q_(100.0 * mass / total, U.percent),
                     "molecular_weight": component.molecular_weight,
-                    "moles": self.moles(component),
+                    "equivalent_weight": component.equivalent_weight,
+                    "moles": moles.value,
+                    "moles_of": moles.of if moles.value is not None else None,
                 }
             )
         ratio = self.b1_b2_mole_ratio()
@@ -518,6 +864,8 @@ class Formulation:
             "total_solids": self.total_solids(),
             "solids_content": self.solids_content(),
             "b1_b2_mole_ratio": None if ratio is None else Q_(ratio, U.dimensionless),
+            "resin_units": self.resin_blend(),
+            "solvents": [{"name": n, "amount": a} for n, a in self.solvents()],
         }
 
     def composition_json(self) -> dict[str, Any]:
@@ -528,16 +876,22 @@ class Formulation:
                 return None
             if hasattr(value, "units"):
                 return {"value": value.magnitude, "unit": f"{value.units:~P}"}
+            if isinstance(value, Mapping):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
             return value
 
         table = self.composition()
         return {
-            "components": [{k: plain(v) for k, v in row.items()} for row in table["components"]],
+            "components": [plain(row) for row in table["components"]],
             "total_solids": plain(table["total_solids"]),
             "solids_content": plain(table["solids_content"]),
             "b1_b2_mole_ratio": None
             if table["b1_b2_mole_ratio"] is None
             else table["b1_b2_mole_ratio"].magnitude,
+            "resin_units": plain(table["resin_units"]),
+            "solvents": plain(table["solvents"]),
         }
 
     # -- identity ----------------------------------------------------------------------
@@ -547,14 +901,27 @@ class Formulation:
 
         Amounts become mass fractions of the whole (9 significant digits), so
         units and batch size drop out; components and repeating units are
-        sorted; the formulation's name and free-text notes are left out (they
-        describe, they are not the substance); lots are kept (a new lot is new
-        material).
+        sorted; vocabulary words are in their one spelling; the formulation's
+        name and free-text notes are left out (they describe, they are not
+        the substance); lots are kept (a new lot is new material). Fields
+        added later (a solution, an equivalent weight, a unit's molar mass)
+        appear only when given, so the hash of a file without them is the
+        hash it always had.
         """
-        total = sum(self._mass(c) for c in self.components)
+        total = self.total_mass()
 
         def number(value: float) -> str:
             return format(value, ".9g")
+
+        def unit_entry(u: RepeatingUnit) -> dict[str, Any]:
+            entry: dict[str, Any] = {
+                "formula": u.formula,
+                "mol_percent": number(u.mol_percent),
+                "substituents": {k: str(v) for k, v in sorted(u.substituents.items())},
+            }
+            if u.molar_mass is not None:
+                entry["molar_mass"] = number(float(u.molar_mass.m_as(GRAM_PER_MOLE)))
+            return entry
 
         components = []
         for c in self.components:
@@ -562,23 +929,23 @@ class Formulation:
                 "role": c.role,
                 "name": c.name,
                 "lot": c.lot,
-                "fraction": number(self._mass(c) / total),
+                "fraction": number(self.amount_value(c) / total),
                 "molecular_weight": None
                 if c.molecular_weight is None
                 else number(float(c.molecular_weight.m_as(GRAM_PER_MOLE))),
                 "structure": _canonical_structure(c.structure),
                 "units": sorted(
-                    (
-                        {
-                            "formula": u.formula,
-                            "mol_percent": number(u.mol_percent),
-                            "substituents": {k: str(v) for k, v in sorted(u.substituents.items())},
-                        }
-                        for u in c.units
-                    ),
+                    (unit_entry(u) for u in c.units),
                     key=lambda u: json.dumps(u, sort_keys=True),
                 ),
             }
+            if c.solution is not None:
+                entry["solution"] = {
+                    "solute_fraction": number(c.solution.solute_fraction),
+                    "solvent": c.solution.solvent,
+                }
+            if c.equivalent_weight is not None:
+                entry["equivalent_weight"] = number(float(c.equivalent_weight.m_as(GRAM_PER_MOLE)))
             components.append(entry)
         components.sort(key=lambda e: json.dumps(e, sort_keys=True))
         return {"components": components}
@@ -592,7 +959,28 @@ class Formulation:
 
     def check_claims(self) -> dict[int, ClaimVerdict]:
         """Verdicts on claims 1-13 of the seed patent; a dependent claim needs its parent met."""
-        return _ClaimCheck(self).run()
+        from .formulation_claims import check_claims
+
+        return check_claims(self)
+
+    def not_qualifying(self) -> list[dict[str, str]]:
+        """The components labelled B-1 or B-2 that do not (or may not) qualify as claim 1 says.
+
+        Each: ``component``, ``field`` (its place), ``role``, ``verdict``
+        (``not_met`` or ``undetermined``) and ``reason``. They are not counted
+        as B-1/B-2 by the claims (whether they qualify is undetermined: the
+        claims that count them say undetermined when it matters).
+        """
+        from .formulation_claims import not_qualifying
+
+        return not_qualifying(self)
+
+
+def _of_formula(formula: str) -> Callable[[RepeatingUnit], bool]:
+    def select(unit: RepeatingUnit) -> bool:
+        return unit.formula == formula
+
+    return select
 
 
 def _canonical_structure(structure: Mapping[str, Any]) -> dict[str, Any]:
@@ -608,312 +996,37 @@ def _canonical_structure(structure: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _ClaimCheck:
-    """The claim logic, one method per claim; each returns (verdict, reason)."""
-
-    PARENTS: ClassVar[dict[int, int]] = {
-        2: 1,
-        3: 1,
-        4: 1,
-        5: 1,
-        6: 2,
-        7: 4,
-        8: 1,
-        9: 1,
-        10: 1,
-        11: 1,
-        12: 1,
-        13: 1,
-    }
-
-    def __init__(self, formulation: Formulation) -> None:
-        self.f = formulation
-
-    def run(self) -> dict[int, ClaimVerdict]:
-        verdicts: dict[int, ClaimVerdict] = {}
-        for claim in range(1, 14):
-            parent = self.PARENTS.get(claim)
-            own_verdict, own_reason = getattr(self, f"claim{claim}")()
-            if parent is not None and verdicts[parent].verdict != "met":
-                parent_verdict = verdicts[parent].verdict
-                if own_verdict == "not_met":
-                    verdict, reason = "not_met", own_reason
-                elif parent_verdict == "not_met":
-                    verdict, reason = "not_met", f"claim {parent} is not met (its parent)"
-                else:
-                    verdict, reason = "undetermined", f"claim {parent} is undetermined (its parent)"
+def summary_lines(formulation: Formulation) -> list[str]:
+    """Lines under the composition table: the resin's units, the solvents, what is not counted."""
+    lines = []
+    blend = formulation.resin_blend()
+    if blend:
+        resins = len(formulation.by_role("resin"))
+        whole = "the resin" if resins == 1 else f"the resin blend ({resins} resins)"
+        parts = []
+        needs: list[str] = []
+        for row in blend:
+            if row["mol_percent"] is not None:
+                parts.append(f"formula ({row['formula']}) {row['mol_percent'].magnitude:.4g}")
             else:
-                verdict, reason = own_verdict, own_reason
-            verdicts[claim] = ClaimVerdict(claim, verdict, f"claim {claim}: {reason}")
-        return verdicts
-
-    # -- helpers
-
-    def _b1_qualifies(self, component: Component) -> tuple[str, str]:
-        s = component.structure
-        if "phenol" not in s or "benzene_rings" not in s or "crosslinking_groups" not in s:
-            missing = [k for k in ("phenol", "benzene_rings", "crosslinking_groups") if k not in s]
-            return "undetermined", f"B-1 {component.name!r} does not record {', '.join(missing)}"
-        if not s["phenol"]:
-            return "not_met", f"B-1 {component.name!r} is not a phenol compound"
-        if s["benzene_rings"] < 1:
-            return "not_met", f"B-1 {component.name!r} has no benzene ring"
-        groups = self._qualifying_groups(component)
-        if groups < 2:
-            return "not_met", (
-                f"B-1 {component.name!r} has {groups} hydroxymethyl/alkoxymethyl/acyloxymethyl "
-                "group(s) on benzene rings, fewer than 2"
-            )
-        return "met", ""
-
-    @staticmethod
-    def _qualifying_groups(component: Component) -> int:
-        return sum(
-            g["count"]
-            for g in component.structure.get("crosslinking_groups", [])
-            if g["kind"] in CROSSLINKING_GROUPS and g["bonded_to_benzene"]
+                low, high = row["low"].magnitude, row["high"].magnitude
+                parts.append(f"formula ({row['formula']}) {low:.4g}-{high:.4g}")
+                needs.extend(row["needs"])
+        line = f"repeating units, mol % of {whole}: {', '.join(parts)}"
+        if needs:
+            line += f" (exact figures need {', '.join(dict.fromkeys(needs))})"
+        lines.append(line)
+    solvents = formulation.solvents()
+    if solvents:
+        lines.append(
+            "solvents (with those of solutions): "
+            + ", ".join(f"{name} {format_quantity(amount)}" for name, amount in solvents)
         )
-
-    def _b2_qualifies(self, component: Component) -> tuple[str, str]:
-        s = component.structure
-        if "formula1_groups" not in s and "formula2_groups" not in s:
-            return "undetermined", f"B-2 {component.name!r} records no formula (1)/(2) group counts"
-        count = s.get("formula1_groups", 0) + s.get("formula2_groups", 0)
-        if count < 2:
-            return (
-                "not_met",
-                f"B-2 {component.name!r} has {count} group(s) of formula (1)/(2), fewer than 2",
-            )
-        if "r_groups" not in s:
-            return "undetermined", f"B-2 {component.name!r} does not record its R groups"
-        bad = [g for g in s["r_groups"] if g not in B2_R_GROUPS]
-        if bad:
-            return (
-                "not_met",
-                f"B-2 {component.name!r} has R groups {bad}, not H/alkyl/alkylcarbonyl",
-            )
-        return "met", ""
-
-    def _all(self, role: str, check: Any) -> tuple[str, str]:
-        results = [check(c) for c in self.f.by_role(role)]
-        for verdict in ("not_met", "undetermined"):
-            for v, reason in results:
-                if v == verdict:
-                    return v, reason
-        return "met", ""
-
-    def _units(self, formulas: tuple[str, ...]) -> list[RepeatingUnit]:
-        return [u for r in self.f.by_role("resin") for u in r.units if u.formula in formulas]
-
-    def _resin_units_recorded(self) -> bool:
-        return any(r.units for r in self.f.by_role("resin"))
-
-    # -- the claims
-
-    def claim1(self) -> tuple[str, str]:
-        missing = [
-            label
-            for role, label in (
-                ("resin", "(A) resin"),
-                ("crosslinker_b1", "(B-1)"),
-                ("crosslinker_b2", "(B-2)"),
-                ("acid_generator", "(C) acid generator"),
-            )
-            if not self.f.by_role(role)
-        ]
-        if missing:
-            return "not_met", f"no {', '.join(missing)}"
-        for role, check in (
-            ("crosslinker_b1", self._b1_qualifies),
-            ("crosslinker_b2", self._b2_qualifies),
-        ):
-            verdict, reason = self._all(role, check)
-            if verdict != "met":
-                return verdict, reason
-        return (
-            "met",
-            "resin, B-1 phenol with >= 2 groups on benzene rings, "
-            "B-2 with >= 2 N-CH2-OR groups, acid generator",
-        )
-
-    def claim2(self) -> tuple[str, str]:
-        if not self._resin_units_recorded():
-            return "undetermined", "the resin's repeating units are not recorded"
-        units = self._units(("3",))
-        if not units:
-            return "not_met", "the resin has no unit of formula (3)"
-        for unit in units:
-            problem = _formula3_problem(unit)
-            if problem is None:
-                return "met", f"formula (3) unit, {_g(unit.mol_percent)} mol %"
-        return "not_met", f"formula (3) unit: {_formula3_problem(units[0])}"
-
-    def claim3(self) -> tuple[str, str]:
-        bases = self.f.by_role("base")
-        if not bases:
-            return "not_met", "no (D) nitrogen-containing base"
-        if not any(b.structure.get("nitrogen_containing", True) for b in bases):
-            return "not_met", "the base is not nitrogen-containing"
-        return "met", f"base {bases[0].name!r}"
-
-    def claim4(self) -> tuple[str, str]:
-        if not self._resin_units_recorded():
-            return "undetermined", "the resin's repeating units are not recorded"
-        units = self._units(("4", "5", "6"))
-        if not units:
-            return "not_met", "the resin has no unit of formula (4), (5) or (6)"
-        for unit in units:
-            if _formula456_problem(unit) is None:
-                return "met", f"formula ({unit.formula}) unit, {_g(unit.mol_percent)} mol %"
-        return "not_met", f"formula ({units[0].formula}) unit: {_formula456_problem(units[0])}"
-
-    def claim5(self) -> tuple[str, str]:
-        if self.f.by_role("surfactant"):
-            return "met", f"surfactant {self.f.by_role('surfactant')[0].name!r}"
-        return "not_met", "no surfactant"
-
-    def claim6(self) -> tuple[str, str]:
-        if not self._resin_units_recorded():
-            return "undetermined", "the resin's repeating units are not recorded"
-        total = sum(u.mol_percent for u in self._units(("3",)) if _formula3_problem(u) is None)
-        ok = _within(total, 50.0, 100.0)
-        return ("met" if ok else "not_met"), (
-            f"formula (3) units are {_g(total)} mol % of the resin, "
-            f"{'within' if ok else 'outside'} 50-100"
-        )
-
-    def claim7(self) -> tuple[str, str]:
-        if not self._resin_units_recorded():
-            return "undetermined", "the resin's repeating units are not recorded"
-        total = sum(
-            u.mol_percent for u in self._units(("4", "5", "6")) if _formula456_problem(u) is None
-        )
-        ok = _within(total, 3.0, 50.0)
-        return ("met" if ok else "not_met"), (
-            f"formula (4)/(5)/(6) units are {_g(total)} mol % of the resin, "
-            f"{'within' if ok else 'outside'} 3-50"
-        )
-
-    def _b1_each(self, test: Any) -> tuple[str, str]:
-        components = self.f.by_role("crosslinker_b1")
-        if not components:
-            return "not_met", "no B-1"
-        results: list[tuple[str, str]] = [test(c) for c in components]
-        for verdict in ("not_met", "undetermined"):
-            for v, reason in results:
-                if v == verdict:
-                    return v, reason
-        return results[0]
-
-    def claim8(self) -> tuple[str, str]:
-        def test(c: Component) -> tuple[str, str]:
-            if c.molecular_weight is None:
-                return "undetermined", f"B-1 {c.name!r} has no molecular weight"
-            if "benzene_rings" not in c.structure:
-                return "undetermined", f"B-1 {c.name!r} does not record its benzene rings"
-            weight = float(c.molecular_weight.m_as(GRAM_PER_MOLE))
-            rings = c.structure["benzene_rings"]
-            groups = self._qualifying_groups(c)
-            if not _within(weight, 0.0, 2000.0):
-                return "not_met", f"B-1 molecular weight is {_g(weight)} g/mol, above 2,000"
-            if not 3 <= rings <= 5:
-                return "not_met", f"B-1 has {rings} benzene ring(s), outside 3-5"
-            if groups < 2:
-                return "not_met", f"B-1 has {groups} cross-linking group(s), fewer than 2"
-            return "met", f"B-1 {_g(weight)} g/mol, {rings} benzene rings, {groups} groups"
-
-        return self._b1_each(test)
-
-    def claim9(self) -> tuple[str, str]:
-        def test(c: Component) -> tuple[str, str]:
-            if "benzene_rings" not in c.structure:
-                return "undetermined", f"B-1 {c.name!r} does not record its benzene rings"
-            rings = c.structure["benzene_rings"]
-            groups = self._qualifying_groups(c)
-            if not 1 <= rings <= 2:
-                return "not_met", f"B-1 has {rings} benzene ring(s), outside 1-2"
-            if groups < 2:
-                return "not_met", f"B-1 has {groups} cross-linking group(s), fewer than 2"
-            return "met", f"B-1 {rings} benzene ring(s), {groups} groups"
-
-        return self._b1_each(test)
-
-    def claim10(self) -> tuple[str, str]:
-        components = self.f.by_role("crosslinker_b2")
-        if not components:
-            return "not_met", "no B-2"
-        for c in components:
-            skeleton = c.structure.get("skeleton")
-            if skeleton is None:
-                return "undetermined", f"B-2 {c.name!r} does not record its skeleton"
-            if skeleton in B2_SKELETONS:
-                return (
-                    "met",
-                    f"B-2 has a {skeleton} skeleton ({c.structure.get('form', 'compound')})",
-                )
-        return (
-            "not_met",
-            f"B-2 skeleton is {components[0].structure.get('skeleton')!r}, "
-            "not melamine, urea, imidazolidine or glycoluril",
-        )
-
-    def _wt_claim(self, role: str, label: str) -> tuple[str, str]:
-        if not self.f.by_role(role):
-            return "not_met", f"no {label}"
-        percent = 100.0 * self.f.solids_fraction(role)
-        ok = _within(percent, 0.5, 50.0)
-        return ("met" if ok else "not_met"), (
-            f"{label} is {_g(percent)} wt % of solids, {'within' if ok else 'outside'} 0.5-50"
-        )
-
-    def claim11(self) -> tuple[str, str]:
-        return self._wt_claim("crosslinker_b1", "B-1")
-
-    def claim12(self) -> tuple[str, str]:
-        return self._wt_claim("crosslinker_b2", "B-2")
-
-    def claim13(self) -> tuple[str, str]:
-        ratio = self.f.b1_b2_mole_ratio()
-        if ratio is None:
-            return "not_met", "needs both B-1 and B-2"
-        fraction = ratio / (1.0 + ratio)  # B-1 share of B-1 + B-2 moles
-        ok = _within(fraction, 0.03, 0.97)
-        shown = f"{_g(100 * fraction)}/{_g(100 * (1 - fraction))}"
-        return ("met" if ok else "not_met"), (
-            f"B-1/B-2 is {shown} by mole, {'within' if ok else 'outside'} 3/97-97/3"
-        )
-
-
-def _formula3_problem(unit: RepeatingUnit) -> str | None:
-    s = unit.substituents
-    for key, allowed in (("A", SUBSTITUENT_A), ("R1", SUBSTITUENT_R1), ("R2", SUBSTITUENT_R1)):
-        if key in s and s[key] not in allowed:
-            return f"{key} is {s[key]!r}, not one of {', '.join(allowed)}"
-    if "n" in s and not 1 <= s["n"] <= 3:
-        return f"n is {s['n']}, not 1-3"
-    return None
-
-
-def _formula456_problem(unit: RepeatingUnit) -> str | None:
-    s = unit.substituents
-    if "A" in s and s["A"] not in SUBSTITUENT_A:
-        return f"A is {s['A']!r}, not one of {', '.join(SUBSTITUENT_A)}"
-    if unit.formula == "4":
-        for key in ("R11", "R12", "R13", "R14", "R15"):
-            if key in s and s[key] not in SUBSTITUENT_R1:
-                return f"{key} is {s[key]!r}, not one of {', '.join(SUBSTITUENT_R1)}"
-    if unit.formula == "5":
-        if "X" in s and s["X"] not in LINK_X:
-            return f"X is {s['X']!r}, not one of {', '.join(LINK_X)}"
-        if "R16" in s and s["R16"] not in SUBSTITUENT_R16:
-            return f"R16 is {s['R16']!r}, not hydrogen or alkyl"
-        for key in ("R101", "R102", "R103", "R104", "R105", "R106"):
-            if key in s and s[key] not in SUBSTITUENT_R101:
-                return f"{key} is {s[key]!r}, not one of {', '.join(SUBSTITUENT_R101)}"
-        for key in ("a", "b", "c", "d", "e", "f"):
-            if key in s and not 0 <= s[key] <= 3:
-                return f"{key} is {s[key]}, not 0-3"
-    return None
+    for row in formulation.not_qualifying():
+        state = "does not qualify" if row["verdict"] == "not_met" else "may not qualify"
+        label = "B-1" if row["role"] == "crosslinker_b1" else "B-2"
+        lines.append(f"not counted as {label}: {row['reason']} ({state})")
+    return lines
 
 
 def format_composition(formulation: Formulation) -> list[tuple[str, str, str, str, str]]:
@@ -922,13 +1035,18 @@ def format_composition(formulation: Formulation) -> list[tuple[str, str, str, st
     for row in formulation.composition()["components"]:
         wt = row["wt_percent_of_solids"]
         moles = row["moles"]
+        amount = format_quantity(row["amount"])
+        if row["solution"] is not None:
+            fraction = row["solution"]["solute_fraction"].magnitude
+            amount += f" ({fraction:.3g} % in {row['solution']['solvent']})"
+        of = f" ({row['moles_of']})" if row["moles_of"] not in (None, "molecules") else ""
         rows.append(
             (
                 row["role"],
                 row["name"],
-                format_quantity(row["amount"]),
+                amount,
                 f"{wt.magnitude:.3g} %" if wt is not None else "(solvent)",
-                f"{moles.magnitude:.4g} {moles.units:~P}" if moles is not None else "",
+                f"{moles.magnitude:.4g} {moles.units:~P}{of}" if moles is not None else "",
             )
         )
     return rows

@@ -272,10 +272,6 @@ INVALID = {
         lambda d: component(d, "resin")["units"][1].update(mol_percent=14),
         "components[0].units: mol % of the repeating units sum to 99",
     ),
-    "missing molecular weight": (
-        lambda d: component(d, "crosslinker_b2").pop("molecular_weight"),
-        "components[2].molecular_weight: missing for 'hexamethoxymethylmelamine'",
-    ),
     "wrong dimension": (
         lambda d: component(d, "base").update(amount="0.03 mL"),
         "components[4].amount: '0.03 mL' has the wrong dimension",

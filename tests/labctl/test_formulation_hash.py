@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labctl.formulation import load_formulation
-from tests.labctl.formulation_helpers import baseline, write
+from tests.labctl.formulation_helpers import EXAMPLES, baseline, write
 
 ROLES_WITH_AMOUNTS = (
     "resin",
@@ -114,6 +114,11 @@ SUBSTANCE_EDITS = [
     ),
     lambda d: d["components"][0]["units"][1].update(R12="alkyl"),
     lambda d: d["components"].pop(5),
+    lambda d: d["components"][5].update(solution={"solute_fraction": "1 %", "solvent": "PGMEA"}),
+    lambda d: d["components"][2].update(equivalent_weight="65 g/mol"),
+    lambda d: d["components"][0]["units"][0].update(molar_mass="120.15 g/mol"),
+    lambda d: d["components"].insert(6, {"role": "additive", "name": "dye", "amount": "0.1 g"}),
+    lambda d: d["components"][0]["units"][0].update(A="methyl"),
 ]
 
 
@@ -124,3 +129,31 @@ def test_any_change_of_substance_changes_the_hash(data: dict[str, Any], edit: in
     changed = copy.deepcopy(data)
     SUBSTANCE_EDITS[edit](changed)
     assert hash_of(changed) != original
+
+
+#: Hashes of the example files as they were before issue 16 (resin blends, solutions,
+#: vocabulary): a file that did not change keeps its hash - runs stored with it still
+#: join to it.
+PINNED = {
+    "in_claims.toml": "e1868ca5f641e172bb3c9a8a3bfba5d89ab26d452e7225adbee8e28406c0d263",
+    "b1_only.toml": "3c9dac5ab24d1189500e704affb8206a820f83b6eec34ef08f87dabf8ae03e8a",
+    "b2_55_percent.toml": "b0305f0926b06df71b20d8f14576e7edf88bdd7560bcbfa60a1161f2dc1b2e7d",
+    "claim9_variant.toml": "36927e1e317c19bd160e5465488479e743f88716010dbb54cfc6f03909cf5554",
+    "phs_40_mol_percent.toml": "86d4f8d1789b8b9005fe7f053d238d7fbf200225bb9dced91639ce2e4f4e8650",
+    "ratio_2_98.toml": "ee77458658f82e557655b1d48171c106b808f92a7dd2343b8a006abd8d3f940c",
+}
+
+
+def test_the_hash_of_an_unchanged_file_does_not_change() -> None:
+    for name, expected in PINNED.items():
+        assert load_formulation(EXAMPLES / name).content_hash() == expected, name
+
+
+def test_spelling_a_word_another_accepted_way_keeps_the_hash() -> None:
+    """`H` is `hydrogen` and `CH2OMe` is `methoxymethyl`: the same substance, the same hash."""
+    data = baseline()
+    for unit in data["components"][0]["units"]:
+        for key, value in unit.items():
+            if value == "hydrogen":
+                unit[key] = "H"
+    assert hash_of(data) == hash_of(baseline())
