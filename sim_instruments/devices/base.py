@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from ..bench import VirtualBench
+    from ..physics import BenchParameters
+    from ..wafer import Wafer
 
-__all__ = ["COMM_FAULTS", "PHYSICAL_FAULTS", "Fault", "SimDevice"]
+__all__ = ["COMM_FAULTS", "PHYSICAL_FAULTS", "BenchView", "Fault", "SimDevice"]
+
+
+class BenchView(Protocol):
+    """What a simulated instrument may ask of the bench it sits on.
+
+    The devices know the bench only through this (the bench passes itself),
+    so no device module imports ``bench.py``, which imports the devices.
+    """
+
+    parameters: BenchParameters
+
+    def changed(self) -> None:
+        """The bench's state moved: save it, and bring the physics of held wafers along."""
+        ...
+
+    def wafer_on(self, tool: str) -> Wafer | None:
+        """The wafer on ``tool`` (a role), if any."""
+        ...
+
+    def light_on_meter(self) -> float:
+        """Irradiance reaching the power meter's head now (mW/cm^2)."""
+        ...
+
+    def deliver_light(self, start: float, end: float) -> None:
+        """The shutter was open from ``start`` to ``end`` (bench s): expose what is under it."""
+        ...
+
+    def log_command(self, role: str, time: float, line: bytes, reply: bytes | None) -> None:
+        """Record one command line and its reply (None: no reply) at bench time ``time``."""
+        ...
+
+    def log_fault(self, role: str, time: float, kind: str, line: bytes) -> None:
+        """Record an injected fault that hit the reply to ``line``."""
+        ...
 
 #: Faults on the link or the reply, any instrument.
 COMM_FAULTS = ("no_reply", "late_reply", "garbled_reply", "link_lost", "instrument_error")
@@ -55,7 +90,7 @@ class SimDevice:
     #: Processing time before a reply starts (s).
     latency: ClassVar[float] = 0.001
 
-    def __init__(self, bench: VirtualBench, seed: int) -> None:
+    def __init__(self, bench: BenchView, seed: int) -> None:
         self.bench = bench
         self.rng = random.Random(seed)
         self.now = 0.0
