@@ -867,6 +867,16 @@ class Run:
                 self.store.set_wafer(self.run_id, wafer_id, "done")
 
 
+def failures_line(failures: list[str]) -> str:
+    """Safe-state failures in one readable line: a bench that is gone fails every
+    role with much the same words, and five of them made a line of 1,300
+    characters. Every failure is in the run's events in full (``safe_state``)."""
+    if len(failures) <= 2:
+        return "; ".join(failures)
+    roles = [failure.split(":", 1)[0] for failure in failures]
+    return f"{len(failures)} roles ({', '.join(roles)}); first {failures[0]} (all in the events)"
+
+
 def safe_state(station: Any, record: Callable[[str, str], None] | None = None) -> list[str]:
     """Shutter closed, source off, spinner stopped, hotplate to standby, stage stopped.
 
@@ -980,7 +990,7 @@ def execute(run: Run, protocol: Callable[[Run], Any]) -> tuple[str, str]:
     finally:
         failures = safe_state(run.station, run.event)
         if failures:
-            reason += "; SAFE STATE INCOMPLETE: " + "; ".join(failures)
+            reason += "; SAFE STATE INCOMPLETE: " + failures_line(failures)
         if status != "completed":
             _park_wafers(run)
         try:

@@ -285,6 +285,16 @@ def test_the_served_bench_killed_mid_run_restarted_and_the_run_resumed(
         assert run.returncode == 1, out + err
         assert "Traceback" not in err
         run_id = _only_run(data)
+        store = RunStore(data, create=False)
+        try:
+            reason = str(store.run(run_id)["reason"])
+            safe_state_events = [e for e in store.events(run_id) if e["kind"] == "safe_state"]
+        finally:
+            store.close()
+        # The bench is gone: no role could be made safe, said in one readable line,
+        # every failure in full in the events.
+        assert "SAFE STATE INCOMPLETE: " in reason and len(reason) < 400, reason
+        assert sum("FAILED" in e["message"] for e in safe_state_events) >= 5
 
         served.start()
         after = served.station.read_text()
