@@ -91,8 +91,11 @@ MOLE = ureg.Unit("mol")
 AMOUNT_FORMS = '"10 g", "250 mg", "100 parts", "100 parts by weight" or "100 pbw"'
 # "parts by weight" is how a recipe says it; pint reads "parts" (the unit) only.
 _PARTS_BY_WEIGHT = re.compile(r"\b(?:parts?|pts?\.?)\s+by\s+(?:weight|wt\.?)\s*$", re.IGNORECASE)
-# "20 wt %", "20 % w/w", "20 % by weight": a weight fraction, which pint reads as "%".
-_WEIGHT_PERCENT = re.compile(r"\s*(?:wt\.?\s*%|%\s*(?:w/w|by\s+weight|wt\.?))\s*$", re.IGNORECASE)
+# "20 wt %", "20 % w/w", "20 % (w/w)", "20 % by weight", "20 % by wt": a weight fraction,
+# which pint reads as "%".
+_WEIGHT_PERCENT = re.compile(
+    r"\s*(?:wt\.?\s*%|%\s*(?:\(\s*w/w\s*\)|w/w|by\s+(?:weight|wt\.?)|wt\.?))\s*$", re.IGNORECASE
+)
 # An equivalent weight is often written per equivalent: g/eq is g per mole of groups.
 _PER_EQUIVALENT = re.compile(r"/\s*eq(?:uiv(?:alent)?)?\.?\s*$", re.IGNORECASE)
 
@@ -140,6 +143,9 @@ _ROLE_KEYS: dict[str, set[str]] = {
     "additive": {"kind"},
     "solvent": set(),
 }
+#: Classes of B-1 cross-linking groups that are CH2-O-R groups (R = H, alkyl, acyl): the
+#: ones claim 1 counts and an equivalent weight is per.
+CH2OR_CLASSES = ("hydroxymethyl", "alkoxymethyl", "acyloxymethyl")
 #: Tolerance of the mol % sum (mol %).
 MOL_PERCENT_TOLERANCE = 0.01
 #: Relative tolerance at claim boundaries: float noise, never a real difference.
@@ -198,15 +204,23 @@ class Component:
     def crosslinking_sites(self) -> int | None:
         """CH2-O-R groups per molecule (or per skeleton unit of a resin); None if not recorded.
 
-        B-1: every recorded cross-linking group; B-2: one per formula (1)
-        group and two per formula (2) group (a count not written is 0 when
-        the other is written).
+        B-1: every recorded CH2-O-R group (hydroxymethyl, alkoxymethyl,
+        acyloxymethyl, on a benzene ring or not) - an epoxy or vinyl ether
+        group is recorded but is not what an equivalent weight counts; B-2:
+        one per formula (1) group and two per formula (2) group (a count not
+        written is 0 when the other is written).
         """
         s = self.structure
         if self.role == "crosslinker_b1":
             if "crosslinking_groups" not in s:
                 return None
-            return int(sum(g["count"] for g in s["crosslinking_groups"]))
+            return int(
+                sum(
+                    g["count"]
+                    for g in s["crosslinking_groups"]
+                    if CROSSLINKING_GROUP_KINDS.class_of(g["kind"]) in CH2OR_CLASSES
+                )
+            )
         if self.role == "crosslinker_b2":
             if "formula1_groups" not in s and "formula2_groups" not in s:
                 return None
@@ -383,7 +397,8 @@ def _parse_component(raw: Any, index: int, source: str) -> Component:
         raise _fail(
             source,
             f"{where}.{sorted(extra)[0]}",
-            f"unknown key for a {role}; allowed: {', '.join(sorted(allowed))}",
+            f"unknown key for {'an' if role[0] in 'aeiou' else 'a'} {role}; "
+            f"allowed: {', '.join(sorted(allowed))}",
         )
     name = _word(raw.get("name"), source, f"{where}.name")
     if "amount" not in raw:

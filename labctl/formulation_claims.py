@@ -29,6 +29,7 @@ from typing import ClassVar
 
 from .formulation import (
     BOUNDARY_TOLERANCE,
+    CH2OR_CLASSES,
     ClaimVerdict,
     Component,
     Formulation,
@@ -70,7 +71,8 @@ CLASSES_R101 = (
 )
 CLASSES_R16 = ("hydrogen", "alkyl")
 LINK_X = ("single_bond", "COO", "O", "CON(R16)")
-CROSSLINKING_CLASSES = ("hydroxymethyl", "alkoxymethyl", "acyloxymethyl")
+#: B-1 group classes claim 1 counts: the CH2-O-R groups.
+CROSSLINKING_CLASSES = CH2OR_CLASSES
 B2_R_CLASSES = ("hydrogen", "alkyl", "alkylcarbonyl")
 B2_SKELETONS = ("melamine", "urea", "imidazolidine", "glycoluril")
 

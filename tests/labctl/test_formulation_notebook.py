@@ -707,3 +707,51 @@ def test_the_lab_notebook_example() -> None:
     table = labctl("formulation", "check", str(EXAMPLES / "lab_notebook.toml")).stdout
     assert "18 pbw (20 % in PGMEA)" in table
     assert re.search(r"not counted as B-1: B-1 '2-methylol-4-methylphenol'", table)
+
+
+# -- found in review ----------------------------------------------------------------------------
+
+
+def test_a_b1_equivalent_weight_counts_its_ch2_o_r_groups_only() -> None:
+    """Claim 13 "by mole": a B-1 given by its equivalent weight (grams per mole of CH2-O-R
+    groups) has mass / (equivalent weight x CH2-O-R groups) molecules - an epoxy group it
+    also carries is recorded but is not a CH2-O-R group (claim 1: "a hydroxymethyl group,
+    an alkoxymethyl group and an acyloxymethyl group"), so it does not change the moles."""
+    data = baseline()
+    b1 = component(data, "crosslinker_b1")
+    del b1["molecular_weight"]
+    b1["equivalent_weight"] = "150 g/eq"  # 600 g/mol, four CH2-OMe
+    b1["crosslinking_groups"] = [
+        {"kind": "methoxymethyl", "count": 4, "bonded_to_benzene": True},
+        {"kind": "glycidyl", "count": 2, "bonded_to_benzene": False},
+    ]
+    formulation = parsed(data)
+    assert formulation.by_role("crosslinker_b1")[0].crosslinking_sites() == 4
+    assert formulation.moles(formulation.by_role("crosslinker_b1")[0]).m_as("mol") == pytest.approx(
+        1.2 / 600
+    )
+    assert reasons(data)[13] == reasons(baseline())[13]
+
+
+def test_an_unknown_key_of_an_additive_reads_as_english(tmp_path: Path) -> None:
+    data = baseline()
+    data["components"].insert(
+        -1, {"role": "additive", "kind": "dye", "name": "x", "amount": "1 g", "colour": "red"}
+    )
+    with pytest.raises(FormulationError) as info:
+        load_formulation(write(tmp_path, data))
+    assert "components[6].colour: unknown key for an additive; allowed: " in str(info.value)
+    component(data, "crosslinker_b2")["colour"] = "white"
+    del data["components"][-2]
+    with pytest.raises(FormulationError, match="unknown key for a crosslinker_b2"):
+        load_formulation(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("written", ["20 % (w/w)", "20 %(w/w)", "20 % by wt", "20 % by wt."])
+def test_a_solute_fraction_as_data_sheets_write_it(written: str) -> None:
+    """A PAG "20 % (w/w) in PGMEA" or "20 % by wt" is the 20 % solution of the docs."""
+    data = baseline()
+    item = component(data, "acid_generator")
+    item["amount"] = "1.8 g"
+    item["solution"] = {"solute_fraction": written, "solvent": "PGMEA"}
+    assert parsed(data).total_solids().m_as("g") == pytest.approx(12.395)
