@@ -366,6 +366,14 @@ def _exit_for(status: str) -> None:
     default=None,
     help="Who runs it (default: the login name): ASCII letters, digits, -_.@, single spaces.",
 )
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every byte the instruments and the wafer handler exchange to FILE, as the"
+    " run goes (docs/recording.md); `labctl replay FILE` runs it again with no hardware.",
+)
 @_data_option
 def run(
     protocol: str,
@@ -378,6 +386,7 @@ def run(
     operator: str | None,
     seed: int,
     allow_import: bool,
+    record_file: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Run PROTOCOL (contrast-curve, spin-curve, claim14) and record everything."""
@@ -394,10 +403,12 @@ def run(
         unattended=unattended,
         seed=seed,
         allow_import=allow_import,
+        record=record_file,
     )
     if operator is not None:
         request.operator = operator
     _check_operator(request.operator, given=operator is not None)
+    _check_out_file(record_file, "--record")
     validate(request)  # refused here, before a supervised child is started
     if _supervise():
         arguments = ["run", protocol, "--formulation", str(formulation_file)]
@@ -409,6 +420,7 @@ def run(
         arguments += ["--seed", str(seed), "--operator", request.operator]
         arguments += ["--unattended"] if unattended else []
         arguments += ["--allow-import"] if allow_import else []
+        arguments += ["--record", str(record_file)] if record_file else []
         arguments += ["--data", str(request.data_dir)]
         _supervised(
             arguments, request.data_dir, sim, station_file, seed, unattended or sim, allow_import
@@ -524,6 +536,47 @@ def resume(
     if outcome.measurements:
         _write_report_for(outcome.data_dir, outcome.run_id)
     _exit_for(outcome.status)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_allow_import_option
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the replayed run in this data directory (default: a temporary one, removed).",
+)
+def replay(file: Path, allow_import: bool, data_dir: Path | None) -> None:
+    """Run a recording (`labctl run --record FILE`) again, with no hardware: exit 1 at the
+    first byte that differs from what was recorded."""
+    from protocols.replay import replay as replay_recording
+
+    outcome = replay_recording(file, data_dir, allow_import=allow_import)
+    if outcome.mismatch is not None:
+        _fail(f"replay of {file}: {outcome.mismatch}", EXIT_FAILURE)
+    skipped = f", {outcome.skipped} of a recovery not replayed" if outcome.skipped else ""
+    if outcome.complete:
+        click.echo(
+            f"replayed {file}: {outcome.matched} exchanges matched byte for byte{skipped};"
+            f" run {outcome.run_id} ({outcome.protocol}) ended {outcome.status}, as recorded"
+            f" ({outcome.seconds:.1f} s)"
+        )
+    elif outcome.status is None:
+        why = outcome.reason if len(outcome.reason) <= 200 else f"{outcome.reason[:200]}..."
+        click.echo(
+            f"replayed {file}: all {outcome.matched} recorded exchanges matched{skipped};"
+            f" the recorded run never started ({why})"
+        )
+    else:
+        click.echo(
+            f"replayed {file}: all {outcome.matched} recorded exchanges matched{skipped};"
+            f" the recording stops there - its run ({outcome.run_id}) was cut short"
+            f" ({outcome.seconds:.1f} s)"
+        )
+    if data_dir is not None:
+        click.echo(f"  see: labctl show {outcome.run_id} --data {data_dir}")
 
 
 @cli.command()
@@ -943,7 +996,7 @@ def formulation_check(file: Path, as_json: bool) -> None:
 
     Exit 0 for a valid file whatever the verdicts; 2 for an invalid one.
     """
-    from .formulation import format_composition, load_formulation
+    from .formulation import format_composition, load_formulation, summary_lines
 
     recipe = load_formulation(file)
     verdicts = recipe.check_claims()
@@ -957,6 +1010,7 @@ def formulation_check(file: Path, as_json: bool) -> None:
                     "hash": recipe.content_hash(),
                     "composition": recipe.composition_json(),
                     "claims": {str(k): v.to_dict() for k, v in verdicts.items()},
+                    "not_qualifying": recipe.not_qualifying(),
                 },
                 indent=2,
             )
@@ -980,6 +1034,8 @@ def formulation_check(file: Path, as_json: bool) -> None:
         f"{composition['solids_content'].magnitude:.3g} % of the solution; "
         f"B-1/B-2 mole ratio {'n/a' if ratio is None else f'{ratio.magnitude:.4g}'}"
     )
+    for line in summary_lines(recipe):
+        console.print(line, markup=False)
     console.print(f"hash {recipe.content_hash()}")
     marks = {
         "met": "[green]met[/green]",
@@ -1020,7 +1076,7 @@ def sim() -> None:
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0.001, max=1000.0),
+    type=click.FloatRange(min=0.001, max=10000.0),
     default=1.0,
     show_default=True,
     help="Bench seconds per wall second.",

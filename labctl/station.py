@@ -466,6 +466,9 @@ class Station:
         transport_factory: Callable[[RoleConfig, LinkSettings], Transport] | None = None,
     ) -> None:
         self.config = config
+        #: How each role's transport is made (None: :func:`make_transport`); a
+        #: recording (:mod:`labctl.recording`) builds the station again through it.
+        self.transport_factory = transport_factory
         if clock is None and config.clock_speed is not None:
             # A served bench: wait on its time line, not the wall's.
             clock = ScaledClock(config.clock_speed, epoch=config.clock_epoch)

@@ -13,18 +13,40 @@ A write that differs from the next expected one fails at once; a pair left
 unused, or reply bytes left unread, fails when the block ends. ``None`` as
 the first element means "the instrument sends this without being asked"
 (a power-up banner); ``None`` as the second means "no reply".
+
+A session recorded on a bench (``labctl run ... --record FILE``,
+``docs/recording.md``) is a test with no hardware::
+
+    def test_the_night_of_the_24th_still_replays(tmp_path):
+        assert_replays(DATA / "bench-2026-11-24.rec")
+
+or, one level down, drivers on transports that answer from it::
+
+    replay = replay_transports(DATA / "bench-2026-11-24.rec")
+    station = replay.station()          # every role, on the replay clock
+    station.connect()                   # the recorded connect, byte for byte
+    replay.assert_done()                # ... and nothing of it left out
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import InstrumentTimeout
+from .recording import ReplayMismatch, ReplaySession, read_recording
 from .transport import LinkSettings, Transport
 
-__all__ = ["ScriptedTransport", "expected_protocol"]
+__all__ = [
+    "ReplayMismatch",
+    "ReplaySession",
+    "ScriptedTransport",
+    "assert_replays",
+    "expected_protocol",
+    "replay_transports",
+]
 
 T = TypeVar("T")
 
@@ -119,3 +141,35 @@ def expected_protocol(
     driver = driver_class(transport, **kwargs)  # type: ignore[call-arg]
     yield driver
     transport.assert_done()
+
+
+def replay_transports(path: str | Path) -> ReplaySession:
+    """A recording opened for replay, at its start.
+
+    It gives a transport factory (``transport_factory``, for
+    :class:`~labctl.station.Station`), a whole ``station()`` on its replay
+    clock (``clock``), ``phase(name)`` to move on to the part of the session
+    a test drives (``connect`` first, then ``run``), and ``assert_done()``.
+    Each transport answers from the recording and raises
+    :class:`ReplayMismatch` at the first byte that differs. A bad file is an
+    :class:`~labctl.errors.InputError` naming its line.
+    """
+    return ReplaySession(read_recording(path))
+
+
+def assert_replays(
+    path: str | Path, data_dir: str | Path | None = None, *, allow_import: bool = False
+) -> Any:
+    """Replay a recorded run as ``labctl replay`` does; ``AssertionError`` at the first difference.
+
+    Returns the outcome (:class:`protocols.replay.ReplayOutcome`: exchanges
+    matched, the replayed run's status ...); ``data_dir`` keeps the replayed
+    run (default: a temporary directory).
+    """
+    # Found by name, as the command line finds it: the run's replay needs the protocols.
+    from protocols.replay import replay
+
+    outcome = replay(path, None if data_dir is None else Path(data_dir), allow_import=allow_import)
+    if outcome.mismatch is not None:
+        raise AssertionError(f"{path}: {outcome.mismatch}")
+    return outcome

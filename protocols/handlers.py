@@ -133,6 +133,9 @@ class SocketHandler:
         self._socket: Any = None
         #: Who this client holds the bench for (``LOCK``), re-taken on a new connection.
         self.owner: str | None = None
+        #: Wraps the opening of the connection's stream: ``hook(open_stream) -> stream``.
+        #: A recording (``--record``) records the lines through it; a replay answers them.
+        self.stream_hook: Callable[[Callable[[], Any]], Any] | None = None
 
     @classmethod
     def from_station(cls, config: Any, timeout: float = 30.0) -> SocketHandler:
@@ -171,14 +174,18 @@ class SocketHandler:
             raise OSError("the handler closed the connection")
         return reply
 
-    def _connect(self) -> None:
+    def _open_stream(self) -> Any:
         import socket
-
-        from labctl.errors import BenchBusy
 
         connection = socket.create_connection(self.address, timeout=self.timeout)
         self._socket = connection
-        self._stream = connection.makefile("rwb")
+        return connection.makefile("rwb")
+
+    def _connect(self) -> None:
+        from labctl.errors import BenchBusy
+
+        hook = self.stream_hook
+        self._stream = self._open_stream() if hook is None else hook(self._open_stream)
         if self.token is not None:
             reply = self._exchange(f"AUTH {self.token}")
             if reply != "OK":

@@ -33,6 +33,7 @@ from labctl.errors import InputError, LabctlError, RecipeError
 from labctl.files import file_bytes
 from labctl.formulation import Formulation, load_formulation, parse_formulation
 from labctl.progress import StepProgress
+from labctl.recording import NullRecorder, Recorder
 from labctl.station import Station, StationConfig, load_station
 from labctl.store import RunStore
 
@@ -71,6 +72,8 @@ class RunRequest:
     prompt: Callable[[str], str] | None = None
     #: The station file is trusted to name ``"module:Class"`` drivers (``--allow-import``).
     allow_import: bool = False
+    #: Record every byte of the session to this file (``--record``; ``docs/recording.md``).
+    record: Path | None = None
 
 
 @dataclass
@@ -212,9 +215,11 @@ class _Bench:
         wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
         allow_import: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
         self.store = store
         self.sim = sim
+        recorder = recorder or NullRecorder()
         self.unattended = unattended
         self.prompt = prompt
         self.recovered: list[str] = []
@@ -228,19 +233,24 @@ class _Bench:
             if sim:
                 self._simulation = _Simulation(store.data_dir, seed, formulation)
                 self.station = self._simulation.station()
+                recorder.begin(self.station.config)
+                self.station = recorder.station(self.station)
             else:
                 assert station_file is not None
                 config = load_station(station_file, allow_import=allow_import)
+                recorder.begin(config)
                 clock = None
                 if config.handler is not None:
                     self._guard = SocketHandler.from_station(config)
+                    recorder.attach_handler(self._guard)
                     self._guard.lock(
                         f"labctl pid {os.getpid()} data {store.data_dir.resolve()}",
                         wait=wait,
                         on_wait=on_wait,
                     )
                     clock = served_clock(config, self._guard)
-                self.station = Station(config, clock=clock)
+                self.station = recorder.station(Station(config, clock=clock))
+            recorder.phase("connect")
             results = self.station.connect()
             failed = [r for r in results if not r.ok]
             if failed:
@@ -248,6 +258,7 @@ class _Bench:
                     "; ".join(f"{r.role}: {r.error}" for r in failed), field="station connect"
                 )
             self.roles = [r.role for r in results]
+            recorder.phase("recover")
             self.recovered = recover_killed_runs(store, self.station, self.handler_for)
         except BaseException:
             self.close()
@@ -311,7 +322,9 @@ def _run(
     on_wait: Callable[[str], None] | None = None,
     allow_import: bool = False,
     stop: threading.Event | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[str, str, Run, list[str]]:
+    recorder = recorder or NullRecorder()
     bench = _Bench(
         store,
         sim=request_sim,
@@ -324,17 +337,21 @@ def _run(
         wait=wait,
         on_wait=on_wait,
         allow_import=allow_import,
+        recorder=recorder,
     )
     try:
         assert bench.station is not None
         station = bench.station
-        store.set_station(run_id, {role: station[role].snapshot() for role in bench.roles})
+        handler = recorder.handler(bench.handler_for(run_id))
+        snapshot = {role: station[role].snapshot() for role in bench.roles}
+        recorder.phase("run", station=snapshot)
+        store.set_station(run_id, snapshot)
         run = Run(
             store=store,
             run_id=run_id,
             station=station,
             clock=station.clock,
-            handler=bench.handler_for(run_id),
+            handler=handler,
             parameters=parameters,
             formulation=formulation,
             progress=progress,
@@ -343,7 +360,9 @@ def _run(
         if stop is not None:
             # Someone else may ask for the stop (the queue: `labctl queue cancel`).
             run.stop_requested = stop
+        run.stop_requested = recorder.stop_event(run.stop_requested)
         status, reason = execute(run, protocol.function)
+        recorder.end(status, reason)
         return status, reason, run, bench.recovered
     finally:
         bench.close()
@@ -464,6 +483,7 @@ def start(
     """
     protocol, parameters, recipe_table, formulation = validate(request)
     store = RunStore(request.data_dir)
+    recorder: Recorder | None = None
     try:
         run_id = new_run_id(protocol.name)
         # The bytes validated above (a queued run's stored copy: labctl.files.stored_files).
@@ -475,20 +495,21 @@ def start(
             content,
             formulation.canonical(),
         )
-        store.create_run(
-            {
-                "run_id": run_id,
-                "protocol": protocol.name,
-                "parameters": encode(parameters),
-                "recipe": recipe_table,
-                "formulation_hash": formulation.content_hash(),
-                "software": software_versions(),
-                "operator": request.operator,
-                "attended": not (request.unattended or request.sim),
-                "simulated": request.sim,
-                "seed": request.seed,
-            }
-        )
+        created = {
+            "run_id": run_id,
+            "protocol": protocol.name,
+            "parameters": encode(parameters),
+            "recipe": recipe_table,
+            "formulation_hash": formulation.content_hash(),
+            "software": software_versions(),
+            "operator": request.operator,
+            "attended": not (request.unattended or request.sim),
+            "simulated": request.sim,
+            "seed": request.seed,
+        }
+        if request.record is not None:
+            recorder = _recorder(request.record, created, request, formulation, content)
+        store.create_run(created)
         if on_created is not None:
             on_created(run_id)
         try:
@@ -509,6 +530,7 @@ def start(
                 on_wait,
                 allow_import=request.allow_import,
                 stop=stop,
+                recorder=recorder,
             )
         except LabctlError as exc:
             # The bench never opened (busy, a port missing, a refused file):
@@ -518,7 +540,31 @@ def start(
             raise
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
+        if recorder is not None:
+            recorder.close()
         store.close()
+
+
+def _recorder(
+    path: Path,
+    created: dict[str, Any],
+    request: RunRequest,
+    formulation: Formulation,
+    content: str,
+) -> Recorder:
+    """The recording of a new run (``--record``): its header, before anything is created."""
+    try:
+        return Recorder.create(
+            path,
+            run={**created, "unattended": request.unattended},
+            formulation={
+                "source": str(request.formulation),
+                "hash": formulation.content_hash(),
+                "content": content,
+            },
+        )
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), source=str(path), field="--record") from None
 
 
 def resume(
