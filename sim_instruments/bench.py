@@ -35,10 +35,11 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from labctl.clock import Clock, VirtualClock
 from labctl.errors import InputError, InstrumentTimeout, LinkLost, StorageError
@@ -212,6 +213,86 @@ class BenchFiles:
             self._close(path)
 
 
+class WaferShelf(MutableMapping[str, Wafer]):
+    """The bench's wafers by id: those in use in memory, the rest on disk.
+
+    A bench with a data directory keeps a wafer in memory while it is on a
+    tool, changed since it was saved, or among the last :data:`RECENT`
+    touched; a finished wafer is read back from ``wafers/<id>.json`` when
+    asked for. A night of 1,500 runs left 3,000 wafers (each with its
+    exposures and events) in memory before. Without a data directory every
+    wafer stays in memory - there is nowhere else.
+    """
+
+    RECENT = 8
+
+    def __init__(self, bench: VirtualBench) -> None:
+        self._bench = bench
+        self._live: OrderedDict[str, Wafer] = OrderedDict()
+
+    def _path(self, wafer_id: str) -> Path | None:
+        return None if self._bench.data_dir is None else self._bench._wafer_path(wafer_id)
+
+    def __getitem__(self, wafer_id: str) -> Wafer:
+        wafer = self._live.get(wafer_id)
+        if wafer is not None:
+            self._live.move_to_end(wafer_id)
+            return wafer
+        path = self._path(wafer_id)
+        files = self._bench.files
+        if path is None or files is None or not path.exists():
+            raise KeyError(wafer_id)
+        wafer = Wafer.from_dict(json.loads(files.read(path).decode("utf-8")))
+        self._live[wafer_id] = wafer
+        return wafer
+
+    def __contains__(self, wafer_id: object) -> bool:
+        if not isinstance(wafer_id, str):
+            return False
+        if wafer_id in self._live:
+            return True
+        path = self._path(wafer_id)
+        return path is not None and path.exists()
+
+    def __setitem__(self, wafer_id: str, wafer: Wafer) -> None:
+        self._live[wafer_id] = wafer
+        self._live.move_to_end(wafer_id)
+
+    def __delitem__(self, wafer_id: str) -> None:
+        del self._live[wafer_id]
+
+    def _ids(self) -> list[str]:
+        ids = dict.fromkeys(self._live)
+        directory = None if self._bench.data_dir is None else self._bench.data_dir / "wafers"
+        if directory is not None and directory.is_dir():
+            for path in directory.glob("*.json"):
+                ids.setdefault(unquote(path.stem), None)
+        return list(ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
+
+    def live(self) -> list[str]:
+        """The ids of the wafers in memory now."""
+        return list(self._live)
+
+    def settle(self, keep: set[str]) -> None:
+        """Let finished wafers go from memory: every one saved, not in ``keep``
+        (on a tool, or unsaved), beyond the :data:`RECENT` last touched."""
+        if self._bench.data_dir is None:
+            return
+        # Only wafers back in the cassette: one on its way between tools may
+        # still be in a caller's hands.
+        spare = [
+            w for w, wafer in self._live.items() if w not in keep and wafer.location == "cassette"
+        ]
+        for wafer_id in spare[: max(0, len(spare) - self.RECENT)]:
+            del self._live[wafer_id]
+
+
 class VirtualBench:
     """The whole simulated bench. Thread-safe; deterministic for a given seed."""
 
@@ -229,7 +310,9 @@ class VirtualBench:
         self.parameters = parameters or BenchParameters()
         self.resist = resist or ResistParameters()
         self.lock = threading.RLock()
-        self.wafers: dict[str, Wafer] = {}
+        self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
+        self.files = BenchFiles(self.data_dir) if self.data_dir is not None else None
+        self.wafers = WaferShelf(self)
         self.holders: dict[str, str | None] = dict.fromkeys(TOOLS)
         self.devices: dict[str, SimDevice] = {
             role: cls(self, seed * 1000 + index)
@@ -248,8 +331,6 @@ class VirtualBench:
         self._dirty = False
         self._light_delivered = False
         self._dirty_wafers: set[str] = set()
-        self.data_dir = Path(data_dir) / "bench" if data_dir is not None else None
-        self.files = BenchFiles(self.data_dir) if self.data_dir is not None else None
         #: Size of the state journal (None: not started by this bench yet).
         self._state_bytes: int | None = None
         self._time_offset = 0.0
@@ -766,6 +847,7 @@ class VirtualBench:
             if self.files.replace(self._wafer_path(wafer_id), data):
                 self._dirty_wafers.discard(wafer_id)
         self._dirty_wafers -= held  # saved in the state line below, as every time
+        self.wafers.settle(held | self._dirty_wafers)
         devices = {
             role: {
                 "state": device.state(),
@@ -783,7 +865,6 @@ class VirtualBench:
                     "time": self.now(),
                     "seed": self.seed,
                     "holders": self.holders,
-                    "wafers": sorted(self.wafers),
                     "wafers_made": self.wafers_made,
                     "held_wafers": {w: self.wafers[w].to_dict() for w in sorted(held)},
                     "devices": devices,
@@ -817,14 +898,12 @@ class VirtualBench:
             return False
         self._time_offset = state["time"] - self.clock.monotonic()
         self.holders = {tool: state["holders"].get(tool) for tool in TOOLS}
-        held = state.get("held_wafers", {})
-        for wafer_id in state["wafers"]:
-            if wafer_id in held:
-                data = held[wafer_id]
-            else:
-                data = json.loads(self.files.read(self._wafer_path(wafer_id)).decode("utf-8"))
+        # The wafers on the tools are in the state line; the rest are read from
+        # wafers/<id>.json when asked for (a state line of an older bench
+        # also lists every wafer: they are all on disk).
+        for wafer_id, data in state.get("held_wafers", {}).items():
             self.wafers[wafer_id] = Wafer.from_dict(data)
-        self.wafers_made = state.get("wafers_made", len(self.wafers))
+        self.wafers_made = state.get("wafers_made", len(state.get("wafers", ())))
         for role, saved in state["devices"].items():
             device = self.devices[role]
             device.restore(saved["state"])

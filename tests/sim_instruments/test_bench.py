@@ -239,3 +239,43 @@ def test_an_hour_of_bench_actions_runs_on_virtual_time(bench: VirtualBench, stat
         index += 1
     assert index >= 5
     assert all(bench.wafers[f"W{i:03d}"].solvent < 0.06 for i in range(index))
+
+
+def test_finished_wafers_live_on_disk_not_in_memory(tmp_path: Path) -> None:
+    """A bench left running for nights keeps in memory only the wafers in use:
+    a coated, exposed wafer back in the cassette is let go once newer wafers are
+    touched, and read back from its file - the same wafer - when asked for."""
+    bench = VirtualBench(data_dir=tmp_path, seed=5)
+    station = bench.station()
+    station.connect()
+    coat(bench, station, "W1")
+    tool = ExposureTool.from_station(station)
+    tool.calibrate()
+    bench.load("W1", "exposure_stage")
+    tool.expose(Q_(40, "mJ/cm**2"), Q_(0, "mm"), Q_(0, "mm"))
+    tool.safe_state()
+    bench.unload("exposure_stage")
+    thickness = bench.true_thickness("W1", Q_(0, "mm"), Q_(0, "mm")).m_as("nm")
+    for index in range(2 * bench.wafers.RECENT):
+        bench.new_wafer(f"N{index:02d}")
+    assert "W1" not in bench.wafers.live()
+    assert len(bench.wafers.live()) <= bench.wafers.RECENT + 1
+    # Still the bench's wafer: listed, found, and the same film.
+    assert "W1" in bench.wafers and "W1" in list(bench.wafers)
+    assert len(bench.wafers) == 1 + 2 * bench.wafers.RECENT
+    assert [round(e.dose) for e in bench.wafers["W1"].exposures] == [40]
+    assert bench.true_thickness("W1", Q_(0, "mm"), Q_(0, "mm")).m_as("nm") == pytest.approx(
+        thickness, abs=1e-9
+    )
+    # A wafer on a tool is never let go, however many others are made.
+    bench.load("N00", "hotplate")
+    for index in range(2 * bench.wafers.RECENT):
+        bench.new_wafer(f"M{index:02d}")
+    assert "N00" in bench.wafers.live()
+    bench.close()
+    # A restarted bench reads only what is on the tools; the rest on demand.
+    again = VirtualBench(data_dir=tmp_path, seed=5)
+    assert again.wafers.live() == ["N00"]
+    assert again.wafers["W1"].coated and again.wafers_made == 1 + 4 * bench.wafers.RECENT
+    with pytest.raises(InputError, match="exists"):
+        again.new_wafer("W1")  # an id on disk is taken, in memory or not
