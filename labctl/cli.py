@@ -273,6 +273,52 @@ def _data_dir(value: Path | None) -> Path:
     return value if value is not None else default_data_dir()
 
 
+def _read_data_option(function: Any) -> Any:
+    """``--data`` of a read command: a data directory, or the lab store's URL; and ``--bench``."""
+    function = click.option(
+        "--bench",
+        default=None,
+        metavar="NAME",
+        help="Only this bench's runs (with --data postgresql://...; docs/lab-store.md).",
+    )(function)
+    return click.option(
+        "--data",
+        "data_dir",
+        default=None,
+        metavar="DIR|URL",
+        help="Data directory, or the lab store: postgresql://USER@HOST/DB, no password"
+        " (default: $LABCTL_DATA or ./labctl-data).",
+    )(function)
+
+
+def _read_store(given: str | None, bench: str | None) -> Any:
+    """The store a read command reads: a data directory's RunStore, or the lab store.
+
+    A ``postgresql://`` URL (``--data`` or ``$LABCTL_DATA``) opens the lab
+    store read-only (:class:`labctl.labstore.LabStore`); ``--bench`` filters
+    its runs. A data directory is one bench: ``--bench`` is refused there.
+    """
+    from .errors import InputError
+    from .labdb import is_lab_url
+
+    value = given if given is not None else os.environ.get("LABCTL_DATA")
+    if is_lab_url(value):
+        from .labdb import resolve_url
+        from .labstore import LabStore
+
+        field = "--data" if given is not None else "LABCTL_DATA"
+        return LabStore(resolve_url(value, field=field), bench=bench)
+    if bench is not None:
+        raise InputError(
+            "filters the runs of a lab store (--data postgresql://...); a data directory"
+            " holds one bench's runs",
+            field="--bench",
+        )
+    from .store import RunStore
+
+    return RunStore(_data_dir(Path(given) if given is not None else None), create=False)
+
+
 def _progress_runner() -> Any:
     """The run's progress display: a bar on a terminal, one log line per step elsewhere.
 
@@ -581,20 +627,23 @@ def replay(file: Path, allow_import: bool, data_dir: Path | None) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
-@_data_option
-def runs(as_json: bool, data_dir: Path | None) -> None:
-    """List the runs of the data directory."""
+@_read_data_option
+def runs(as_json: bool, data_dir: str | None, bench: str | None) -> None:
+    """List the runs of the data directory (or of the lab store: each with its bench)."""
     from .store import RunStore, as_seen
 
-    store = RunStore(_data_dir(data_dir), create=False)
-    rows = [as_seen(row) for row in store.runs()]
+    store = _read_store(data_dir, bench)
+    local = isinstance(store, RunStore)
+    # A process on another bench cannot be looked for here: the lab shows what was shipped.
+    rows = [as_seen(row) if local else row for row in store.runs()]
     store.close()
     _listing(
         rows,
         as_json,
         "no runs",
         lambda r: (
-            f"{r['run_id']:44s} {r['status']:12s} {r['created_at'][:19]}  {r['reason'] or ''}"
+            ("" if local else f"{r['bench_id']:20s} ")
+            + f"{r['run_id']:44s} {r['status']:12s} {r['created_at'][:19]}  {r['reason'] or ''}"
         ),
     )
 
@@ -628,16 +677,19 @@ def _listing(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Any) -
 
 @cli.command()
 @click.argument("run_id", callback=_run_id_argument)
-@_data_option
-def show(run_id: str, data_dir: Path | None) -> None:
+@_read_data_option
+def show(run_id: str, data_dir: str | None, bench: str | None) -> None:
     """Show a run: identity, wafers, steps, events, measurements."""
     from .store import RunStore, as_seen
 
-    store = RunStore(_data_dir(data_dir), create=False)
+    store = _read_store(data_dir, bench)
     try:
-        record = as_seen(store.run(run_id))
+        record = store.run(run_id)
+        record = as_seen(record) if isinstance(store, RunStore) else record
         run_id = record["run_id"]
         click.echo(f"run        {run_id}")
+        if "bench_id" in record:
+            click.echo(f"bench      {record['bench_id']}")
         for key in (
             "protocol",
             "status",
@@ -701,18 +753,18 @@ def show(run_id: str, data_dir: Path | None) -> None:
     required=True,
     help="Directory to write the files into (made if new; its parent must exist).",
 )
-@_data_option
-def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
+@_read_data_option
+def export(run_id: str, fmt: str, out_dir: Path, data_dir: str | None, bench: str | None) -> None:
     """Export a run's measurements, time series and steps as CSV or Parquet files.
 
     Writes OUT/<run>_measurements, _samples and _steps; the columns, their
     units and both clocks are listed in docs/runs.md. OUT may be new, in an
     existing directory; nothing is created when the export is refused.
     """
-    from .store import RunStore, check_export_target, write_export
+    from .store import check_export_target, write_export
 
     check_export_target(out_dir, fmt)  # before the store is opened or a folder made
-    store = RunStore(_data_dir(data_dir), create=False)
+    store = _read_store(data_dir, bench)
     try:
         record = store.run(run_id)
         run_id = record["run_id"]
@@ -732,14 +784,13 @@ def export(run_id: str, fmt: str, out_dir: Path, data_dir: Path | None) -> None:
     default=None,
     help="HTML file to write (default: <data>/reports/<run>.html).",
 )
-@_data_option
-def report(run_id: str, out_file: Path | None, data_dir: Path | None) -> None:
+@_read_data_option
+def report(run_id: str, out_file: Path | None, data_dir: str | None, bench: str | None) -> None:
     """Write a run's self-contained HTML report and print its headline figures."""
     from .report import write_report
-    from .store import RunStore
 
     _check_out_file(out_file)
-    store = RunStore(_data_dir(data_dir), create=False)
+    store = _read_store(data_dir, bench)
     try:
         path, headlines = write_report(store, run_id, out_file)
     finally:
@@ -766,15 +817,26 @@ def report(run_id: str, out_file: Path | None, data_dir: Path | None) -> None:
     default=None,
     help="PNG plot to write (default: <data>/reports/compare.png).",
 )
-@_data_option
+@_read_data_option
 def compare(
-    run_ids: tuple[str, ...], variable: str, out_file: Path | None, data_dir: Path | None
+    run_ids: tuple[str, ...],
+    variable: str,
+    out_file: Path | None,
+    data_dir: str | None,
+    bench: str | None,
 ) -> None:
-    """Compare contrast runs: Dg, gamma and thickness against a formulation variable."""
+    """Compare contrast runs: Dg, gamma and thickness against a formulation variable.
+
+    With --data postgresql://..., the runs may come from any bench.
+    """
     from .compare import compare_runs
 
     _check_out_file(out_file)
-    rows, path = compare_runs(_data_dir(data_dir), list(run_ids), variable, out_file)
+    store = _read_store(data_dir, bench)
+    try:
+        rows, path = compare_runs(store.data_dir, list(run_ids), variable, out_file, store=store)
+    finally:
+        store.close()
     click.echo(f"{'run':44s} {variable:>14s} {'Dg mJ/cm2':>26s} {'gamma':>18s} {'t0 nm':>7s}")
     for row in rows:
         click.echo(
@@ -784,14 +846,82 @@ def compare(
     click.echo(f"plot: {path.resolve()}")
 
 
+@cli.command()
+@click.option(
+    "--to",
+    "url",
+    default=None,
+    metavar="URL",
+    help="The lab store: postgresql://USER@HOST/DB, no password in it"
+    " (default: $LABCTL_DATABASE_URL).",
+)
+@click.option(
+    "--bench",
+    default=None,
+    metavar="NAME",
+    help="This bench's id, the first time it ships (default: <host>-<8 hex>; kept in its store).",
+)
+@_data_option
+def sync(url: str | None, bench: str | None, data_dir: Path | None) -> None:
+    """Ship this bench's runs to the lab store (PostgreSQL): every row it lacks, once.
+
+    Safe to repeat and to interrupt: a row shipped twice is stored once.
+    While a run or a queue goes, $LABCTL_DATABASE_URL ships continuously.
+    """
+    from .labdb import mask, resolve_url
+    from .shipper import Shipper
+
+    target = resolve_url(url, field="--to")
+    shipper = Shipper(_data_dir(data_dir), target, bench=bench)
+    try:
+        report = shipper.ship()
+    finally:
+        shipper.close()
+    click.echo(f"bench {report.bench} -> {mask(target)}: {report.line()} ({report.seconds:.1f} s)")
+
+
 @cli.group()
 def queue() -> None:
     """The overnight queue: runs one after another, unattended; survives a crash."""
 
 
+def _lab_option(function: Any) -> Any:
+    """``--lab URL``: the lab-wide queue in the lab store instead of this bench's queue."""
+    return click.option(
+        "--lab",
+        "lab_url",
+        default=None,
+        metavar="URL",
+        help="The lab-wide queue of the lab store postgresql://USER@HOST/DB (no password;"
+        " docs/lab-store.md).",
+    )(function)
+
+
+def _lab_bench_option(function: Any) -> Any:
+    return click.option(
+        "--bench",
+        default=None,
+        metavar="NAME",
+        help="With --lab: the bench (add: that must run it; run: this one's id, the first time).",
+    )(function)
+
+
+def _roles_option(function: Any) -> Any:
+    return click.option(
+        "--role",
+        "roles",
+        multiple=True,
+        metavar="ROLE",
+        help="With --lab: roles the entry needs / this bench has (repeatable; default: all).",
+    )(function)
+
+
 @queue.command("add")
 @click.argument("protocol")
 @_run_options
+@_lab_option
+@_lab_bench_option
+@_roles_option
 @_data_option
 def queue_add(
     protocol: str,
@@ -802,13 +932,20 @@ def queue_add(
     overrides: tuple[str, ...],
     seed: int,
     allow_import: bool,
+    lab_url: str | None,
+    bench: str | None,
+    roles: tuple[str, ...],
     data_dir: Path | None,
 ) -> None:
-    """Check a run completely and add it to the queue."""
+    """Check a run completely and add it to the queue (--lab: to the lab-wide queue)."""
     from protocols.queue import add
     from protocols.runner import RunRequest
 
-    entry = add(
+    if lab_url is None and (bench is not None or roles):
+        from .errors import InputError
+
+        raise InputError("--bench and --role go with --lab URL", field="--bench/--role")
+    request = (
         RunRequest(
             protocol=protocol,
             data_dir=_data_dir(data_dir),
@@ -822,17 +959,46 @@ def queue_add(
             allow_import=allow_import,
         )
     )
+    if lab_url is not None:
+        from labctl.station import ROLES
+        from protocols.lab_queue import add as lab_add
+
+        from .labdb import resolve_url
+
+        target = resolve_url(lab_url, field="--lab")
+        entry = lab_add(request, target, bench=bench, roles=roles or ROLES)
+        click.echo(f"queued lab #{entry}: {protocol}" + (f" on bench {bench}" if bench else ""))
+        return
+    entry = add(request)
     click.echo(f"queued #{entry}: {protocol}")
 
 
 @queue.command("list")
 @click.option("--json", "as_json", is_flag=True)
+@_lab_option
 @_data_option
-def queue_list(as_json: bool, data_dir: Path | None) -> None:
+def queue_list(as_json: bool, lab_url: str | None, data_dir: Path | None) -> None:
     """Show the queue: each entry's state, run, whether its files changed since added."""
     from protocols.queue import public_entry
 
     from .store import RunStore
+
+    if lab_url is not None:
+        from protocols.lab_queue import entries as lab_entries
+
+        from .labdb import resolve_url
+
+        _listing(
+            lab_entries(resolve_url(lab_url, field="--lab")),
+            as_json,
+            "the lab queue is empty",
+            lambda e: (
+                f"#{e['id']:<4d} {e['status']:10s} {e['protocol']:15s} "
+                f"{e['bench_id'] or 'any bench':12s} {e['claimed_by'] or '-':12s} "
+                f"{e['run_id'] or '-':44s} {e['reason'] or ''}"
+            ),
+        )
+        return
 
     store = RunStore(_data_dir(data_dir), create=False)
     entries = [public_entry(e) for e in store.queue()]
@@ -860,10 +1026,19 @@ def _queue_entry_id(value: str) -> int:
 
 @queue.command("cancel")
 @click.argument("entry_id")
+@_lab_option
 @_data_option
-def queue_cancel(entry_id: str, data_dir: Path | None) -> None:
+def queue_cancel(entry_id: str, lab_url: str | None, data_dir: Path | None) -> None:
     """Cancel ENTRY_ID: a pending entry will not run; a running one stops at its next safe point."""
     from protocols.queue import cancel
+
+    if lab_url is not None:
+        from protocols.lab_queue import cancel as lab_cancel
+
+        from .labdb import resolve_url
+
+        click.echo(lab_cancel(resolve_url(lab_url, field="--lab"), _queue_entry_id(entry_id)))
+        return
 
     click.echo(cancel(_data_dir(data_dir), _queue_entry_id(entry_id)))
 
@@ -902,9 +1077,31 @@ def queue_retry(entry_id: str, data_dir: Path | None) -> None:
     metavar="COMMAND",
     help="Run after each entry, outcome in LABCTL_STATUS/LABCTL_RUN_ID/... (no shell).",
 )
+@_lab_option
+@_lab_bench_option
+@_roles_option
+@click.option(
+    "--lease",
+    type=click.FloatRange(3, 3600),
+    default=60.0,
+    show_default=True,
+    help="With --lab: seconds a claim holds unrenewed before others see its runner dead.",
+)
 @_data_option
-def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
-    """Work through the queue; resumes an entry a crash left behind."""
+def queue_run(
+    policy: str,
+    notify: str | None,
+    lab_url: str | None,
+    bench: str | None,
+    roles: tuple[str, ...],
+    lease: float,
+    data_dir: Path | None,
+) -> None:
+    """Work through the queue; resumes an entry a crash left behind.
+
+    With --lab URL: the lab-wide queue - entries for this bench or any bench
+    with its roles, claimed one at a time, run through this bench's queue.
+    """
     import shlex
     import shutil
     from contextlib import nullcontext
@@ -914,8 +1111,9 @@ def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     from .errors import InputError
     from .store import RunStore
 
-    # A queue lives in a store: a mistyped --data has no queue to run (and gets no store).
-    RunStore(_data_dir(data_dir), create=False).close()
+    # A queue lives in a store: a mistyped --data has no queue to run (and gets no store);
+    # a bench taking from the lab queue may be new.
+    RunStore(_data_dir(data_dir), create=lab_url is not None).close()
     if notify is not None:
         try:
             program = shlex.split(notify)[0] if notify.strip() else ""
@@ -930,6 +1128,32 @@ def queue_run(policy: str, notify: str | None, data_dir: Path | None) -> None:
     supervised = _supervise()
     # A supervised entry runs in a child (`queue run-entry`), which shows its own progress.
     display = None if supervised else _progress_runner()
+    if lab_url is not None:
+        from labctl.station import ROLES
+        from protocols.lab_queue import run_lab_queue
+
+        from .labdb import resolve_url
+
+        with display if display is not None else nullcontext():
+            lab = run_lab_queue(
+                _data_dir(data_dir),
+                resolve_url(lab_url, field="--lab"),
+                bench=bench,
+                roles=roles or ROLES,
+                lease=lease,
+                report=lambda line: click.echo(line),
+                notify=notify,
+                supervised=supervised,
+                progress=display,
+                on_outcome=_show_outcome,
+            )
+        click.echo(
+            f"lab queue: {lab.claimed} taken, {lab.done} done, {lab.failed} failed,"
+            f" {lab.resumed} resumed" + (f", {lab.cancelled} cancelled" if lab.cancelled else "")
+        )
+        if lab.failed:
+            sys.exit(EXIT_FAILURE)
+        return
     with display if display is not None else nullcontext():
         summary = run_queue(
             _data_dir(data_dir),
@@ -979,6 +1203,34 @@ def _show_outcome(outcome: Any) -> None:
     _report(outcome)
     if outcome.measurements:
         _write_report_for(outcome.data_dir, outcome.run_id)
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback makes the page reachable from the"
+    " network (it says so).",
+)
+@click.option(
+    "--port",
+    type=_WholeNumber(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free one; the address is printed).",
+)
+@_data_option
+def web(host: str, port: int, data_dir: Path | None) -> None:
+    """A live page of the bench and the night: queue, run, traces, results, events.
+
+    Read-only; stopping a run at its next safe point and cancelling or
+    retrying a queue entry need the token made at the first start
+    (<data>/web-token, printed once). The page and its API: docs/web.md.
+    """
+    from .web.server import serve
+
+    serve(_data_dir(data_dir), host, port, echo=lambda line: click.echo(line, err=True))
 
 
 @cli.group()

@@ -34,15 +34,25 @@ def formulation_variable(formulation: Any, variable: str) -> float:
 
 
 def compare_runs(
-    data_dir: Path, run_ids: list[str], variable: str, out: Path | None = None
+    data_dir: Path,
+    run_ids: list[str],
+    variable: str,
+    out: Path | None = None,
+    *,
+    store: Any = None,
 ) -> tuple[list[dict[str, Any]], Path]:
-    """A row per run (joined through the formulation hash) and a plot of Dg and gamma."""
+    """A row per run (joined through the formulation hash) and a plot of Dg and gamma.
+
+    ``store``: an open store to read instead of ``data_dir``'s (the lab store,
+    :class:`labctl.labstore.LabStore`); the caller closes it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    store = RunStore(data_dir, create=False)
+    own = store is None
+    store = RunStore(data_dir, create=False) if own else store
     rows = []
     try:
         for given in run_ids:
@@ -73,7 +83,8 @@ def compare_runs(
                 }
             )
     finally:
-        store.close()
+        if own:
+            store.close()
     rows.sort(key=lambda r: r["x"])
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
     xs = [r["x"] for r in rows]

@@ -48,6 +48,7 @@ import platform
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,6 +110,11 @@ QUERY_RETRIES = 3
 #: ``phase=term`` sends the process SIGTERM; ``once=<marker path>`` strikes in
 #: the first process only (a supervised queue resumes in a new one).
 INJECT_ENV = "LABCTL_INJECT_KILL"
+#: While a step runs, its samples so far are committed at most this often (s of
+#: wall time), so a reader of the store (``labctl web``) draws the trace as it
+#: grows; a step shorter than this (every step on virtual time) writes them all
+#: with its end, in one commit, as before.
+LIVE_SAMPLE_PERIOD = 0.5
 #: The run parameter that bounds replacement wafers per run (0: none). A run
 #: whose recorded parameters lack it (made before replacements) gets none.
 SPARE_WAFERS = "spare_wafers"
@@ -303,6 +309,9 @@ class StepContext:
     #: (channel, s in the step, value, canonical unit, bench time s, wall time ISO UTC)
     samples: list[tuple[Any, ...]] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)
+    #: How many of ``samples`` are in the store already (see LIVE_SAMPLE_PERIOD).
+    flushed: int = 0
+    _flushed_at: float = field(default_factory=time.monotonic)
 
     @property
     def station(self) -> Any:
@@ -326,7 +335,25 @@ class StepContext:
         self.samples.append(
             (channel, self.elapsed(), magnitude, unit, self.run.bench_time(), now_text())
         )
+        if time.monotonic() - self._flushed_at >= LIVE_SAMPLE_PERIOD:
+            self._flush_live()
         return magnitude, unit
+
+    def _flush_live(self) -> None:
+        """Commit the samples so far (a long step on a real or served bench)."""
+        self._flushed_at = time.monotonic()
+        try:
+            self.run.store.add_samples(self.run.run_id, self.seq, self.unflushed())
+        except LabctlError as exc:
+            # Kept in memory and written with the step's end: a failing disk
+            # is the step's end's to report, not a reading's.
+            log.warning("live samples of step %d not written yet: %s", self.seq, exc)
+            return
+        self.flushed = len(self.samples)
+
+    def unflushed(self) -> list[tuple[Any, ...]]:
+        """The samples not yet in the store."""
+        return self.samples[self.flushed :]
 
     def sample(self, channel: str, value: Any) -> None:
         """Record a point of a time series and feed the channel's interlock."""
@@ -518,7 +545,7 @@ class Run:
             self._failed(context, "failed", str(exc), repeatable)
             raise
         except BaseException as exc:  # KeyboardInterrupt, a bug: the step did not finish
-            self.store.add_samples(self.run_id, seq, context.samples)
+            self.store.add_samples(self.run_id, seq, context.unflushed())
             self.store.step_failed(
                 self.run_id,
                 seq,
@@ -535,7 +562,7 @@ class Run:
             self.run_id,
             seq,
             encode(result),
-            samples=context.samples,
+            samples=context.unflushed(),
             measurements=context.measurements,
             bench_time=self.bench_time(),
         )
@@ -716,7 +743,7 @@ class Run:
         raise WaferQuarantined(wafer or "", self.quarantined.get(wafer or "", reason))
 
     def _failed(self, context: StepContext, status: str, message: str, repeatable: bool) -> None:
-        self.store.add_samples(self.run_id, context.seq, context.samples)
+        self.store.add_samples(self.run_id, context.seq, context.unflushed())
         self.store.step_failed(
             self.run_id, context.seq, status, message, bench_time=self.bench_time()
         )

@@ -523,6 +523,38 @@ class RunStore:
         rows = self._query("SELECT * FROM formulations WHERE hash=?", (content_hash,))
         return dict(rows[0]) if rows else None
 
+    def bench_id(self, name: str | None = None) -> str:
+        """The id every row this store ships to a lab store carries (docs/lab-store.md).
+
+        Made once and kept in ``meta`` (``bench_id``): ``name`` (``--bench``,
+        ``$LABCTL_BENCH``) the first time, else ``<host>-<8 hex digits>``. A
+        different ``name`` later is refused with :class:`InputError`: the rows
+        shipped so far carry the id this store already has.
+        """
+        import socket
+        import uuid
+
+        from .names import RUN_ID, Grammar, check_name
+
+        grammar = Grammar("bench id", RUN_ID.pattern, 64, RUN_ID.rule, "bench-3")
+        if name is not None:
+            check_name(name, grammar, field="--bench")
+        rows = self._query("SELECT value FROM meta WHERE key='bench_id'")
+        if not rows:
+            host = re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()).strip("-.")[:40]
+            made = name or f"{host or 'bench'}-{uuid.uuid4().hex[:8]}"
+            with self._transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('bench_id', ?)", (made,))
+            rows = self._query("SELECT value FROM meta WHERE key='bench_id'")
+        kept = str(rows[0]["value"])
+        if name is not None and name != kept:
+            raise InputError(
+                f"this data directory is bench {kept!r} (kept in its store since its first"
+                f" shipment); its rows in the lab carry that id, so it cannot become {name!r}",
+                field="--bench",
+            )
+        return kept
+
     def interrupted_runs(self) -> list[dict[str, Any]]:
         """Runs marked running whose process is gone (killed)."""
         rows = self._query("SELECT run_id, pid FROM runs WHERE status='running'")
@@ -678,6 +710,25 @@ class RunStore:
             dict(r)
             for r in self._query(
                 "SELECT at, kind, message FROM events WHERE run_id=? ORDER BY rowid", (run_id,)
+            )
+        ]
+
+    def event_mark(self) -> int:
+        """A mark after the newest event of any run (0 if none), for :meth:`events_since`."""
+        rows = self._query("SELECT COALESCE(MAX(rowid), 0) AS mark FROM events")
+        return int(rows[0]["mark"]) if rows else 0
+
+    def events_since(self, run_id: str, mark: int) -> list[dict[str, Any]]:
+        """A run's events recorded after :meth:`event_mark` gave ``mark``.
+
+        A range of rowids: as cheap as the rows that are new, however many
+        events the store holds (a runner asks at every safe point).
+        """
+        return [
+            dict(r)
+            for r in self._query(
+                "SELECT at, kind, message FROM events WHERE rowid > ? AND run_id=? ORDER BY rowid",
+                (mark, run_id),
             )
         ]
 

@@ -59,6 +59,7 @@ __all__ = [
     "add",
     "cancel",
     "describe_files",
+    "entry_options",
     "execute_entry",
     "file_states",
     "public_entry",
@@ -119,6 +120,19 @@ def _overlay(files: Mapping[str, Mapping[str, str]]) -> dict[Path, bytes]:
 
 def add(request: RunRequest) -> int:
     """Check a run request completely and put it at the end of the queue, files and all."""
+    options = entry_options(request)
+    store = RunStore(request.data_dir)
+    try:
+        return store.queue_add(request.protocol, options)
+    finally:
+        store.close()
+
+
+def entry_options(request: RunRequest) -> dict[str, Any]:
+    """A queue entry's options: the request checked completely, its files' content kept.
+
+    What :func:`add` stores (the lab-wide queue keeps the same: protocols/lab_queue.py).
+    """
     request.unattended = True
     validate(request)  # refused now, not at 3 a.m.
     given = (
@@ -142,11 +156,7 @@ def add(request: RunRequest) -> int:
         "allow_import": request.allow_import,
         "files": files,
     }
-    store = RunStore(request.data_dir)
-    try:
-        return store.queue_add(request.protocol, options)
-    finally:
-        store.close()
+    return options
 
 
 def _on_disk(kept: Mapping[str, str]) -> str:
@@ -419,7 +429,31 @@ def _supervised_entry(
         report(f"queue #{entry_id}: its run process died; resuming run {run_id}")
 
 
-def run_queue(
+def run_queue(data_dir: Path, **options: Any) -> QueueSummary:
+    """Work through the queue of ``data_dir`` (see :func:`_work_through`), shipping as it goes.
+
+    With ``$LABCTL_DATABASE_URL`` set, this process ships the store to the
+    lab store for the whole queue - between entries, and a dead entry's
+    record too - and its entries' processes leave it to this one.
+    """
+    from labctl.shipper import ENV_SHIPPED_BY_PARENT, start_shipping
+
+    shipper = start_shipping(data_dir)
+    before = os.environ.get(ENV_SHIPPED_BY_PARENT)
+    if shipper is not None:
+        os.environ[ENV_SHIPPED_BY_PARENT] = "1"  # inherited by the entries' child processes
+    try:
+        return _work_through(data_dir, **options)
+    finally:
+        if shipper is not None:
+            if before is None:
+                os.environ.pop(ENV_SHIPPED_BY_PARENT, None)
+            else:
+                os.environ[ENV_SHIPPED_BY_PARENT] = before
+            shipper.stop()
+
+
+def _work_through(
     data_dir: Path,
     *,
     policy: str = "continue",

@@ -34,6 +34,7 @@ from labctl.files import file_bytes
 from labctl.formulation import Formulation, load_formulation, parse_formulation
 from labctl.progress import StepProgress
 from labctl.recording import NullRecorder, Recorder
+from labctl.shipper import start_shipping
 from labctl.station import Station, StationConfig, load_station
 from labctl.store import RunStore
 
@@ -44,8 +45,10 @@ from .recipes import load_recipe, resolve_parameters
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "STOP_REQUEST",
     "RunOutcome",
     "RunRequest",
+    "StopRequests",
     "expected_steps",
     "recover",
     "resume",
@@ -282,6 +285,47 @@ class _Bench:
         self._lock.release()
 
 
+#: The event another process records to ask a run to stop at its next safe
+#: point (``labctl web``: ``POST /api/runs/{id}/stop``); its message says who asked.
+STOP_REQUEST = "stop_request"
+
+
+class StopRequests(threading.Event):
+    """A run's stop request that another process can make through the store.
+
+    Set in this process as before (a first Ctrl-C; the queue's cancel, through
+    ``inner``), or by a :data:`STOP_REQUEST` event of the run recorded after
+    this process took the run up. The engine asks at every safe point, so the
+    run stops before its next step, as after a first Ctrl-C.
+    """
+
+    def __init__(self, inner: threading.Event, store: RunStore, run_id: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._store = store
+        self._run_id = run_id
+        # Requests from an earlier process of this run (stopped, now resumed) are spent.
+        self._mark = store.event_mark()
+
+    def is_set(self) -> bool:
+        if self._inner.is_set():
+            return True
+        try:
+            asked = self._store.events_since(self._run_id, self._mark)
+        except LabctlError:
+            return False  # a store that cannot be read asks for nothing
+        if any(event["kind"] == STOP_REQUEST for event in asked):
+            self._inner.set()
+            return True
+        return False
+
+    def set(self) -> None:
+        self._inner.set()
+
+    def clear(self) -> None:
+        self._inner.clear()
+
+
 def served_clock(config: StationConfig, handler: SocketHandler) -> Clock | None:
     """The clock a run on a served bench waits on: the one its handler publishes.
 
@@ -360,6 +404,7 @@ def _run(
         if stop is not None:
             # Someone else may ask for the stop (the queue: `labctl queue cancel`).
             run.stop_requested = stop
+        run.stop_requested = StopRequests(run.stop_requested, store, run_id)
         run.stop_requested = recorder.stop_event(run.stop_requested)
         status, reason = execute(run, protocol.function)
         recorder.end(status, reason)
@@ -484,6 +529,8 @@ def start(
     protocol, parameters, recipe_table, formulation = validate(request)
     store = RunStore(request.data_dir)
     recorder: Recorder | None = None
+    # To the lab store as the run goes, if one is set (never holds up or fails the run).
+    shipper = start_shipping(request.data_dir)
     try:
         run_id = new_run_id(protocol.name)
         # The bytes validated above (a queued run's stored copy: labctl.files.stored_files).
@@ -540,6 +587,8 @@ def start(
             raise
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
+        if shipper is not None:
+            shipper.stop()
         if recorder is not None:
             recorder.close()
         store.close()
@@ -586,6 +635,7 @@ def resume(
     ``stop``: as in :func:`start`.
     """
     store = RunStore(data_dir, create=False)
+    shipper = start_shipping(data_dir)
     try:
         record = store.run(run_id)
         run_id = record["run_id"]
@@ -621,6 +671,8 @@ def resume(
         )
         return _outcome(store, run_id, status, reason, run, recovered)
     finally:
+        if shipper is not None:
+            shipper.stop()
         store.close()
 
 

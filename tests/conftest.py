@@ -5,11 +5,15 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import sim_instruments
 from tests.links import PtyPeer, Respond, TcpPeer
+
+if TYPE_CHECKING:
+    from tests.lab import LabServer
 
 
 @pytest.fixture
@@ -52,3 +56,19 @@ def tcp_peer() -> Iterator[type[TcpPeer]]:
     yield make  # type: ignore[misc]
     for peer in peers:
         peer.close()
+
+
+@pytest.fixture(scope="session")
+def lab_server() -> Iterator[LabServer]:
+    """One real PostgreSQL (pgserver) for the session's lab-store tests (tests/lab.py)."""
+    from tests.lab import LabServer
+
+    server = LabServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def lab_url(lab_server: LabServer) -> str:
+    """A new, empty database of its own on the session's server: its URL (no password)."""
+    return lab_server.new_database()
