@@ -74,6 +74,7 @@ from .units import Q_, Quantity, canonical_unit
 __all__ = [
     "SAFE_STATE_ORDER",
     "SPARE_WAFERS",
+    "STOP_REQUEST",
     "BandInterlock",
     "Run",
     "RunAborted",
@@ -102,6 +103,10 @@ SAFE_STATE_ORDER = (
 )
 #: Query retries (with reconnect) before an instrument counts as silent.
 QUERY_RETRIES = 3
+#: The event another process records to ask a run to stop at its next safe
+#: point (``labctl web``: ``POST /api/runs/{id}/stop``); its message says who
+#: asked. The runner reads it at every safe point (``protocols.runner.StopRequests``).
+STOP_REQUEST = "stop_request"
 #: Fault injection for the kill/resume tests and the fault campaign:
 #: ``LABCTL_INJECT_KILL="seq=12,phase=during"`` sends this process SIGKILL at
 #: step 12 just after it is journaled (``started``), at its first reading
@@ -311,7 +316,7 @@ class StepContext:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     #: How many of ``samples`` are in the store already (see LIVE_SAMPLE_PERIOD).
     flushed: int = 0
-    _flushed_at: float = field(default_factory=time.monotonic)
+    _flushed_at: float = field(default_factory=lambda: time.monotonic())
 
     @property
     def station(self) -> Any:

@@ -25,19 +25,22 @@ both ways: a claim whose verdict depends on it is undetermined.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from .formulation import (
+from .formulation_model import (
     BOUNDARY_TOLERANCE,
     CH2OR_CLASSES,
     ClaimVerdict,
     Component,
-    Formulation,
     RepeatingUnit,
     Span,
 )
 from .formulation_vocabulary import CROSSLINKING_GROUP_KINDS, SKELETONS, SUBSTITUENTS
 from .names import candidates_line
+
+if TYPE_CHECKING:
+    # Only its type: labctl.formulation calls this module, never the other way round.
+    from .formulation import Formulation
 
 __all__ = ["check_claims", "not_qualifying", "qualifies"]
 

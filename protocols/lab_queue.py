@@ -41,10 +41,11 @@ from typing import Any
 
 from labctl.errors import InputError, LabctlError
 from labctl.labdb import LabUnavailable, connect, ensure_schema, failure, mask
+from labctl.queue_entries import CANCELLING, PENDING, RUNNING
 from labctl.station import ROLES
 from labctl.store import RunStore, _process_alive, now_text
 
-from .queue import CANCELLING, PENDING, RUNNING, entry_options, run_queue
+from .queue import entry_options, run_queue
 from .runner import RunRequest
 
 __all__ = ["LabQueueSummary", "add", "cancel", "entries", "run_lab_queue"]

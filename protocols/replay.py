@@ -32,6 +32,7 @@ from labctl.engine import Run, decode, execute
 from labctl.errors import InputError, LabctlError
 from labctl.formulation import parse_formulation
 from labctl.names import RUN_ID, check_name
+from labctl.plugins import protocol, protocol_names
 from labctl.recording import (
     RecordingEnded,
     ReplayMismatch,
@@ -42,7 +43,6 @@ from labctl.recording import (
 from labctl.station import Station
 from labctl.store import RunStore
 
-from .experiments import PROTOCOLS
 from .handlers import SocketHandler
 from .runner import _NamespacedHandler, served_clock
 
@@ -83,14 +83,14 @@ class ReplayOutcome:
 
 
 def _protocol(name: str, source: str) -> Any:
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
+    """The recorded protocol, found by name as the run found it (``labctl.protocols``)."""
+    if name not in protocol_names():
         raise InputError(
-            f"the recorded protocol {name!r} is not one of {', '.join(PROTOCOLS)}",
+            f"the recorded protocol {name!r} is not one of {', '.join(protocol_names())}",
             source=source,
             field="header run.protocol",
-        ) from None
+        )
+    return protocol(name)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from typing import Any
 from labctl.benchlock import BenchLock, held_by_parent
 from labctl.clock import Clock, ScaledClock
 from labctl.engine import (
+    STOP_REQUEST,
     Run,
     decode,
     encode,
@@ -32,13 +33,14 @@ from labctl.engine import (
 from labctl.errors import InputError, LabctlError, RecipeError
 from labctl.files import file_bytes
 from labctl.formulation import Formulation, load_formulation, parse_formulation
+from labctl.plugins import ProtocolSpec as Protocol
+from labctl.plugins import open_bench, protocol
 from labctl.progress import StepProgress
 from labctl.recording import NullRecorder, Recorder
 from labctl.shipper import start_shipping
 from labctl.station import Station, StationConfig, load_station
 from labctl.store import RunStore
 
-from .experiments import PROTOCOLS, Protocol
 from .handlers import BenchHandler, OperatorHandler, SocketHandler
 from .recipes import load_recipe, resolve_parameters
 
@@ -101,12 +103,8 @@ def _user() -> str:
 
 
 def _protocol(name: str) -> Protocol:
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown protocol; protocols: {', '.join(PROTOCOLS)}", field=f"protocol {name!r}"
-        ) from None
+    """The protocol registered as ``name`` (``labctl.protocols``); InputError if none."""
+    return protocol(name)
 
 
 def validate(
@@ -175,16 +173,14 @@ def check_parameters(protocol: Protocol, values: dict[str, Any], source: str) ->
 
 
 class _Simulation:
-    """The in-process virtual bench of a data directory, with the resist of a formulation."""
+    """The in-process virtual bench of a data directory, with the resist of a formulation.
+
+    Found by name (``labctl.benches``: ``virtual``), as ``--sim`` asks.
+    """
 
     def __init__(self, data_dir: Path, seed: int, formulation: Formulation | None) -> None:
-        from sim_instruments.bench import VirtualBench
-        from sim_instruments.resist_model import resist_from_formulation
-
-        self.bench = VirtualBench(
-            data_dir=data_dir,
-            seed=seed,
-            resist=resist_from_formulation(formulation) if formulation is not None else None,
+        self.bench: Any = open_bench(
+            "virtual", data_dir=data_dir, seed=seed, formulation=formulation
         )
 
     def station(self) -> Station:
@@ -285,9 +281,6 @@ class _Bench:
         self._lock.release()
 
 
-#: The event another process records to ask a run to stop at its next safe
-#: point (``labctl web``: ``POST /api/runs/{id}/stop``); its message says who asked.
-STOP_REQUEST = "stop_request"
 
 
 class StopRequests(threading.Event):
@@ -692,5 +685,6 @@ def _outcome(
     )
 
 
-def expected_steps(name: str, parameters: dict[str, Any]) -> int:
+def expected_steps(name: str, parameters: dict[str, Any]) -> int | None:
+    """The steps protocol ``name`` plans for ``parameters`` (None: it does not say)."""
     return _protocol(name).expected_steps(parameters)

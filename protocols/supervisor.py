@@ -16,12 +16,19 @@ with its run still marked *running*, the parent at once puts the bench in
 its safe state, records the death with its signal and parks the run's wafers
 (journaled) - :func:`protocols.runner.recover` - and says how to resume.
 
-The parent imports little and holds no port while the child runs; it opens
-the station only to recover.
+The parent holds no port while the child runs; it opens the station only to
+recover. On POSIX the child is a fork of the parent (:func:`os.fork`) that
+runs the same command line in-process - the modules the parent imported to
+check the request (pint, the engine, the store: most of a second) are not
+imported again - unless the parent runs other threads (a shipper, a lab
+queue's lease), which a fork would leave half-copied: then, and on Windows,
+the child is a new interpreter (``python -m labctl.cli``), as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -90,24 +97,30 @@ def run_child(
     if own_lock:
         held.acquire()
     try:
-        environment = {**os.environ, SUPERVISED_ENV: "1", HELD_BY_ENV: str(os.getpid())}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "labctl.cli", *arguments],
-            env=environment,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+        if _can_fork():
+            pid = _fork_child(arguments)
+            wait: Callable[[], int] = functools.partial(_wait_for, pid)
+            send: Callable[[int], None] = functools.partial(os.kill, pid)
+        else:
+            environment = {**os.environ, SUPERVISED_ENV: "1", HELD_BY_ENV: str(os.getpid())}
+            child = subprocess.Popen(
+                [sys.executable, "-m", "labctl.cli", *arguments],
+                env=environment,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            pid, wait, send = child.pid, child.wait, child.send_signal
 
         def forward(signum: int, frame: Any) -> None:
-            child.send_signal(signum)
+            send(signum)
 
         restore = _forward_signals(forward)
         try:
-            returncode = child.wait()
+            returncode = wait()
         finally:
             restore()
         died_of = -returncode if returncode < 0 else None
         recovered = _recover_if_dead(
-            child.pid,
+            pid,
             data_dir,
             sim,
             station_file,
@@ -121,6 +134,63 @@ def run_child(
     finally:
         if own_lock:
             held.release()
+
+
+def _can_fork() -> bool:
+    """A fork is safe here: POSIX, and no other thread whose locks it would copy held."""
+    import threading
+
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _fork_child(arguments: Sequence[str]) -> int:
+    """Fork; the child runs ``labctl <arguments>`` in-process, supervised, and exits. Its pid.
+
+    The child is what ``python -m labctl.cli <arguments>`` would be, with
+    every module already imported: :data:`SUPERVISED_ENV` and
+    :data:`HELD_BY_ENV` set, SIGTERM when this process dies, and it leaves
+    with :func:`os._exit` - nothing of the parent's (its exit handlers, its
+    objects' finalizers) runs twice.
+    """
+    parent = os.getpid()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the child would print what the parent has buffered
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.environ[SUPERVISED_ENV] = "1"
+        os.environ[HELD_BY_ENV] = str(parent)
+        if sys.platform == "linux":
+            _die_with_parent()
+            if os.getppid() != parent:  # it died before the child could ask to be told
+                os._exit(1)
+        sys.argv = [sys.argv[0], *arguments]
+        from labctl.cli import main
+
+        main(list(arguments))
+        code = 0
+    except SystemExit as exit_:
+        if isinstance(exit_.code, int) or exit_.code is None:
+            code = exit_.code or 0
+        else:  # sys.exit("message"), as the interpreter shows it
+            print(exit_.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait_for(pid: int) -> int:
+    """Wait for the forked child; its exit code, or minus the signal that killed it."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def _die_with_parent() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html.parser
 import tomllib
 from pathlib import Path
@@ -87,9 +88,14 @@ def test_the_report_renders_every_section_with_embedded_plots(tmp_path: Path) ->
         "journal",
     ]
     assert len(parser.images) == 3
-    assert all(
-        src.startswith("data:image/png;base64,") and len(src) > 5000 for src in parser.images
-    )
+    prefix = "data:image/svg+xml;base64,"
+    assert all(src.startswith(prefix) for src in parser.images)
+    figures = [base64.b64decode(src[len(prefix) :]).decode("utf-8") for src in parser.images]
+    # The contrast curve: 32 fields, the estimated curve and the tangent, Dg marked.
+    assert figures[0].count("<circle") >= 32 and figures[0].count("<polyline") >= 2
+    assert ">Dg<" in figures[0] and "delivered dose" in figures[0]
+    assert figures[1].count("<circle") >= 16 and "thickness (nm)" in figures[1]  # the map
+    assert "spin speed (rpm)" in figures[2] and "<polyline" in figures[2]  # the traces
     assert headlines and headlines[0].startswith("Dg ")
     text = path.read_text(encoding="utf-8")
     assert "claim 13" in text and "HP61" in text and "safe_state" in text

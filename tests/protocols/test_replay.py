@@ -21,9 +21,9 @@ import labctl.recording as recording_module
 from drivers.torrey_pines_sc import TorreyPinesHotplate
 from labctl.recording import read_recording
 from labctl.store import RunStore
-from labctl.testing import assert_replays
 from protocols.replay import replay
 from protocols.runner import RunRequest, start
+from protocols.testing import assert_replays
 from tests.cli import fast_contrast_curve, labctl
 from tests.protocols.conftest import BASELINE, FAST
 from tests.served import ServedBench

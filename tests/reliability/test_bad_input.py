@@ -20,15 +20,16 @@ from hypothesis import strategies as st
 
 from labctl.errors import FormulationError, InputError, RecipeError, StationFileError
 from labctl.formulation import load_formulation
-from labctl.station import builtin_sim_station_path, load_station
+from labctl.station import load_station
 from protocols.experiments import PROTOCOLS
 from protocols.recipes import load_recipe, resolve_parameters
+from sim_instruments import definition_path
 from tests.protocols.conftest import BASELINE
 
 RECIPE = Path(__file__).resolve().parents[2] / "examples" / "recipes" / "contrast_curve.toml"
 FILES = {
     "formulation": (BASELINE, lambda p: load_formulation(p), FormulationError),
-    "station": (builtin_sim_station_path(), lambda p: load_station(p), StationFileError),
+    "station": (definition_path("sim_station.toml"), lambda p: load_station(p), StationFileError),
     "recipe": (
         RECIPE,
         lambda p: resolve_parameters(
@@ -46,9 +47,7 @@ def outcome(kind: str, content: bytes) -> None:
         path = Path(directory) / f"input.{kind}.toml"
         if kind == "station":
             for name in ("bench.yaml",):
-                (Path(directory) / name).write_bytes(
-                    builtin_sim_station_path().with_name(name).read_bytes()
-                )
+                (Path(directory) / name).write_bytes(definition_path(name).read_bytes())
         path.write_bytes(content)
         try:
             loader(path)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.campaign import FAULT_CLASSES, run_campaign
+from sim_instruments.campaign import FAULT_CLASSES, run_campaign
 from tests.protocols.conftest import BASELINE
 
 
@@ -17,6 +17,15 @@ def test_fault_class(fault: str, tmp_path: Path) -> None:
     assert result.steps_repeated == 0
     assert result.safe_reached == result.safe_needed
     assert result.failures_with_reason == result.failures
+    # A run that did not complete is looked at: safe state is never "0 of 0" by default.
+    assert result.completed == result.runs or result.safe_needed >= 1
+
+
+def test_the_bench_is_looked_at_after_every_entry_that_failed(tmp_path: Path) -> None:
+    """A heater runaway persists: both runs of the night fail, and each is probed, safe."""
+    (result,) = run_campaign(BASELINE, runs=2, seed=3, classes=["heater runaway"], workdir=tmp_path)
+    assert result.completed == 0
+    assert (result.safe_needed, result.safe_reached) == (2, 2)
 
 
 def test_a_lamp_failure_in_the_middle_of_a_dose_matrix_is_caught(tmp_path: Path) -> None:

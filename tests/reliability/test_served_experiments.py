@@ -206,7 +206,9 @@ def test_faults_on_the_served_bench_are_ridden_out(serial: str, tmp_path: Path) 
         store.close()
     assert record["status"] == "completed", record
     said = " ".join(e["message"] for e in events)
-    assert "ellipsometer" in said or "thickness" in said, events
+    # Which fault met which command depends on timing; a fault that met a
+    # connect was retried there. At least one is on the run's record.
+    assert any(word in said for word in ("ellipsometer", "thickness", "exposure_meter")), events
     for name in {w for w in store_wafers(data, run_id)}:
         places = [
             (round(e["x"], 3), round(e["y"], 3)) for e in served.exposures(f"{run_id}/{name}")

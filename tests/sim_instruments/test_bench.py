@@ -279,3 +279,22 @@ def test_finished_wafers_live_on_disk_not_in_memory(tmp_path: Path) -> None:
     assert again.wafers["W1"].coated and again.wafers_made == 1 + 4 * bench.wafers.RECENT
     with pytest.raises(InputError, match="exists"):
         again.new_wafer("W1")  # an id on disk is taken, in memory or not
+
+
+@pytest.mark.parametrize("kind", ["no_reply", "garbled_reply"])
+def test_one_bad_reply_to_the_identity_query_is_retried_at_connect(kind: str) -> None:
+    """A silent or garbled reply to *IDN? at connect is the transient fault every
+    query is retried for; a second one in a row is the instrument's failure."""
+    bench = VirtualBench(seed=3)
+    bench.inject("ellipsometer", kind, count=1)
+    station = bench.station()
+    results = station.connect()
+    assert all(r.ok for r in results), [(r.role, r.error) for r in results]
+    station.close()
+
+    bench = VirtualBench(seed=3)
+    bench.inject("ellipsometer", kind, count=2)
+    station = bench.station()
+    (failed,) = [r for r in station.connect() if not r.ok]
+    assert failed.role == "ellipsometer"
+    station.close()

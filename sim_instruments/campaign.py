@@ -14,30 +14,41 @@ from the simulators' own records:
   a reason, every quarantined wafer a reason.
 
 Target: 0, 0, all, all. ``labctl sim campaign`` runs it; ``--runs`` makes the
-nights longer. (It lives in ``protocols`` because it drives whole runs; the
-simulators themselves stay free of protocol and driver code.)
+nights longer.
+
+A simulation tool, it stands beside labctl as a user does: it fills and runs
+each queue through the ``labctl`` command - ``queue add`` and ``queue run``,
+in this process (:func:`labctl.cli.main`, with the run unsupervised, so a
+failing disk can be injected into its store) or, for a killed run process,
+in a supervised ``labctl queue run`` of its own. The bench's safe state after
+each entry is read by a ``--notify`` probe that asks this process to look
+(:class:`_SafetyProbe`). It imports nothing from ``protocols`` or ``drivers``; labctl
+finds those by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
+import io
 import logging
 import os
 import random
+import secrets
+import shlex
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.private import private_dir
-from labctl.store import RunStore
-from sim_instruments.bench import VirtualBench
-
-__all__ = ["FAULT_CLASSES", "ClassResult", "run_campaign"]
+__all__ = ["FAULT_CLASSES", "ClassResult", "format_table", "run_campaign"]
 
 #: Each class: (bench role or None, bench fault kind or special), how it is injected.
 FAULT_CLASSES: dict[str, tuple[str | None, str]] = {
@@ -64,6 +75,9 @@ RUN_OVERRIDES = (
 STEPS_PER_RUN = 29
 #: Bench seconds one fast run takes (for placing faults in time).
 SECONDS_PER_RUN = 520.0
+#: The probe's address and secret, in the environment of the queue's --notify command.
+PROBE_PORT_ENV = "LABCTL_CAMPAIGN_PROBE_PORT"
+PROBE_SECRET_ENV = "LABCTL_CAMPAIGN_PROBE_SECRET"
 
 
 @dataclass
@@ -87,34 +101,147 @@ class ClassResult:
         )
 
 
+@contextlib.contextmanager
+def _unsupervised() -> Iterator[None]:
+    """``labctl`` commands in this process run their work here, not in a supervised child."""
+    before = os.environ.get("LABCTL_SUPERVISED")
+    os.environ["LABCTL_SUPERVISED"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LABCTL_SUPERVISED", None)
+        else:
+            os.environ["LABCTL_SUPERVISED"] = before
+
+
+def _labctl(*arguments: str) -> tuple[int, str]:
+    """``labctl ARGUMENTS`` in this process, unsupervised: (exit code, what it printed)."""
+    from labctl.cli import main
+
+    printed = io.StringIO()
+    code = 0
+    with _unsupervised(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        try:
+            main(list(arguments))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, printed.getvalue()
+
+
 def _queue(data: Path, formulation: Path, runs: int) -> None:
-    from protocols.queue import add
-    from protocols.runner import RunRequest
-
+    sets = [item for value in RUN_OVERRIDES for item in ("--set", value)]
     for _ in range(runs):
-        add(
-            RunRequest(
-                protocol="contrast-curve",
-                data_dir=data,
-                formulation=formulation,
-                sim=True,
-                overrides=RUN_OVERRIDES,
-            )
-        )
+        code, said = _labctl(
+            "queue", "add", "contrast-curve", "--sim", "--formulation", str(formulation),
+            "--data", str(data), *sets,
+        )  # fmt: skip
+        if code != 0:
+            raise RuntimeError(f"labctl queue add failed ({code}): {said.strip()}")
 
 
-def _run_queue_process(data: Path, environment: dict[str, str]) -> int:
+class _SafetyProbe:
+    """After every queue entry that did not complete: was the bench left safe?
+
+    The queue runs ``--notify`` after each entry and waits for it; the
+    command this probe gives is a few lines of Python that send the entry's
+    status to this process (a loopback socket, a secret from the
+    environment) and wait for the answer - the bench is read here, by
+    :func:`_bench_is_safe`, at that very moment, before the next entry starts.
+    """
+
+    _CLIENT = "\n".join(
+        [
+            "import os, socket",
+            f"port, secret = os.environ['{PROBE_PORT_ENV}'], os.environ['{PROBE_SECRET_ENV}']",
+            "c = socket.create_connection(('127.0.0.1', int(port)), timeout=120)",
+            "c.sendall((secret + ' ' + os.environ['LABCTL_STATUS'] + '\\n').encode())",
+            "c.recv(1)",
+        ]
+    )
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.needed = 0
+        self.reached = 0
+        self.secret = secrets.token_hex(16)
+        self._closing = False
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.environment = {
+            PROBE_PORT_ENV: str(self._server.getsockname()[1]),
+            PROBE_SECRET_ENV: self.secret,
+        }
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def command(self) -> str:
+        """The ``--notify`` command (it needs :attr:`environment` in its environment)."""
+        return shlex.join([sys.executable, "-c", self._CLIENT])
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            if self._closing:
+                connection.close()
+                return
+            with connection:
+                connection.settimeout(120)
+                try:
+                    secret, _, status = connection.makefile("r").readline().strip().partition(" ")
+                    if hmac.compare_digest(secret, self.secret) and status != "completed":
+                        self.needed += 1
+                        self.reached += _bench_is_safe(self.data)
+                    connection.sendall(b"k")
+                except OSError:
+                    continue
+
+    @contextlib.contextmanager
+    def exported(self) -> Iterator[None]:
+        """:attr:`environment` in this process's environment (an in-process queue's notify)."""
+        before = {key: os.environ.get(key) for key in self.environment}
+        os.environ.update(self.environment)
+        try:
+            yield
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def close(self) -> None:
+        self._closing = True
+        # A thread blocked in accept() does not see its socket closed: wake it.
+        with contextlib.suppress(OSError):
+            socket.create_connection(self._server.getsockname(), timeout=5).close()
+        self._thread.join(timeout=5)
+        self._server.close()
+
+
+def _run_queue(data: Path, probe: _SafetyProbe) -> int:
+    """``labctl queue run`` in this process, the probe after every entry. Its exit code."""
+    with probe.exported():
+        code, _ = _labctl("queue", "run", "--data", str(data), "--notify", probe.command())
+    return code
+
+
+def _run_queue_process(data: Path, environment: dict[str, str], probe: _SafetyProbe) -> int:
+    """``labctl queue run`` as a user starts it: a supervisor and a child per entry."""
+    command = [sys.executable, "-m", "labctl.cli", "queue", "run", "--data", str(data)]
     result = subprocess.run(
-        [sys.executable, "-m", "labctl.cli", "queue", "run", "--data", str(data)],
+        [*command, "--notify", probe.command()],
         capture_output=True,
         text=True,
         timeout=600,
-        env=environment,
+        env={**environment, **probe.environment},
     )
     return result.returncode
 
 
-def _failing_disk(data: Path, after_commits: int) -> Any:
+def _failing_disk(after_commits: int) -> Any:
     """Make the run store's writes fail after ``after_commits`` commits (a full disk)."""
     from labctl import store as store_module
 
@@ -133,6 +260,9 @@ def _failing_disk(data: Path, after_commits: int) -> Any:
 
 def _bench_is_safe(data: Path) -> bool:
     """The simulators' own view: motor off, source off, shutter closed, plate idle."""
+    from .bench import VirtualBench
+
+    # Read, not closed: closing saves, and a look must not write the bench's state.
     report = VirtualBench(data_dir=data).safe_state_report()
     return bool(
         not report["spin_coater"]["motor_on"]
@@ -142,21 +272,11 @@ def _bench_is_safe(data: Path) -> bool:
     )
 
 
-class _SafeCounter:
-    """After every queue entry that did not complete: was the bench left safe?"""
+def _examine(data: Path, fault: str, runs: int, probe: _SafetyProbe) -> ClassResult:
+    from labctl.store import RunStore
 
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.needed = 0
-        self.reached = 0
+    from .bench import VirtualBench
 
-    def __call__(self, entry_id: int, status: str) -> None:
-        if status != "completed":
-            self.needed += 1
-            self.reached += _bench_is_safe(self.data)
-
-
-def _examine(data: Path, fault: str, runs: int, safety: _SafeCounter) -> ClassResult:
     store = RunStore(data)
     bench = VirtualBench(data_dir=data)
     records = store.runs()
@@ -193,7 +313,7 @@ def _examine(data: Path, fault: str, runs: int, safety: _SafeCounter) -> ClassRe
     missing_runs = runs - len(records)
     # A crash or a failing disk ends a run with no queue entry finishing:
     # count those ends too, from the bench as the night left it.
-    needed, reached = safety.needed, safety.reached
+    needed, reached = probe.needed, probe.reached
     if not needed and completed < runs:
         needed, reached = 1, int(_bench_is_safe(data))
     return ClassResult(
@@ -218,7 +338,9 @@ def run_campaign(
     workdir: Path | None = None,
 ) -> list[ClassResult]:
     """Run every fault class (or ``classes``); return one result per class."""
-    from protocols.queue import run_queue
+    from labctl.private import private_dir
+
+    from .bench import VirtualBench
 
     logging.getLogger("labctl").setLevel(logging.CRITICAL)
     rng = random.Random(seed)
@@ -229,7 +351,7 @@ def run_campaign(
         data = base / name.replace(" ", "_")
         private_dir(data)
         _queue(data, formulation, runs)
-        safety = _SafeCounter(data)
+        probe = _SafetyProbe(data)
         moment = rng.uniform(0.1, 0.9) * SECONDS_PER_RUN  # inside the first run
         if kind == "kill":
             seq = rng.randint(1, STEPS_PER_RUN)
@@ -241,41 +363,43 @@ def run_campaign(
                 **os.environ,
                 "LABCTL_INJECT_KILL": f"seq={seq},phase={phase},once={marker}",
             }
-            code = _run_queue_process(data, environment)
+            code = _run_queue_process(data, environment, probe)
             assert marker.exists(), "the run process was not killed"
             assert code in (0, 1), f"the queue process ended with {code}"
-            run_queue(data, report=lambda line: None, after_entry=safety)
+            _run_queue(data, probe)
         elif kind == "disk":
             bench = VirtualBench(data_dir=data)
             bench.close()
-            restore = _failing_disk(data, after_commits=rng.randint(20, 60))
+            restore = _failing_disk(after_commits=rng.randint(20, 60))
             try:
                 # The queue's own bookkeeping write fails too: it stops. That is
                 # the failure this class injects; the bench must still be safe.
-                with contextlib.suppress(Exception):
-                    run_queue(data, report=lambda line: None, after_entry=safety)
+                _run_queue(data, probe)
             finally:
                 restore()
             _record_disk_failure(data)
-            run_queue(
-                data, report=lambda line: None, after_entry=safety
-            )  # the disk is back: the night goes on
+            _run_queue(data, probe)  # the disk is back: the night goes on
         else:
             bench = VirtualBench(data_dir=data, seed=seed)
             assert role is not None
             count = -1 if kind in ("heater_runaway", "lamp_failure", "spinner_stall") else 1
             bench.inject(role, kind, start=bench.now() + moment, count=count, delay=3.0)
             bench.close()
-            run_queue(data, report=lambda line: None, after_entry=safety)
+            _run_queue(data, probe)
             bench = VirtualBench(data_dir=data)
             bench.clear_faults()
             bench.close()
-        results.append(_examine(data, name, runs, safety))
+        try:
+            results.append(_examine(data, name, runs, probe))
+        finally:
+            probe.close()
     return results
 
 
 def _record_disk_failure(data: Path) -> None:
     """After a write failure, the next start finds the run 'running' and records it killed."""
+    from labctl.store import RunStore
+
     store = RunStore(data)
     try:
         for entry in store.queue():
