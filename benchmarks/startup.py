@@ -66,15 +66,23 @@ def main() -> None:
         text=True,
         check=True,
     )
-    rows = []
+    subtree: list[tuple[int, int, str]] = []  # importtime prints a module after its imports
+    total = 0
     for line in result.stderr.splitlines():
         found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
-        if found:
-            rows.append((int(found[2]), len(found[3]) // 2, found[4]))
-    total = next(c for c, _, name in rows if name == "labctl.cli")
-    print(f"import labctl.cli: {total / 1000:.1f} ms cumulative; heaviest under it:")
-    for cumulative, depth, name in sorted(rows, reverse=True)[1:8]:
-        print(f"  {cumulative / 1000:6.1f} ms  {'  ' * depth}{name}")
+        if not found:
+            continue
+        cumulative, depth, name = int(found[2]), (len(found[3]) - 1) // 2, found[4]
+        if depth == 0:
+            if name == "labctl.cli":
+                total = cumulative
+                break
+            subtree = []
+        else:
+            subtree.append((cumulative, depth, name))
+    print(f"import labctl.cli: {total / 1000:.1f} ms cumulative; the heaviest of its imports:")
+    for cumulative, depth, name in sorted(subtree, reverse=True)[:6]:
+        print(f"  {cumulative / 1000:6.1f} ms  {'  ' * (depth - 1)}{name}")
 
 
 if __name__ == "__main__":

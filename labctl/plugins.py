@@ -41,7 +41,7 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,7 +74,6 @@ __all__ = [
     "protocol",
     "protocol_names",
     "refresh",
-    "registered",
 ]
 
 DRIVER_GROUP = "labctl.drivers"
@@ -368,11 +367,3 @@ def load_command(name: str) -> Any:
         raise InputError(
             f"cannot load {entry.value!r}: {exc}", source=entry.where(), field=f"command {name}"
         ) from None
-
-
-def registered(group: str) -> Mapping[str, str]:
-    """``name -> module:attribute`` of a group, first registration of each name."""
-    found: dict[str, str] = {}
-    for entry in entry_points(group):
-        found.setdefault(entry.name, entry.value)
-    return found

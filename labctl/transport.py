@@ -24,6 +24,11 @@ Rules learned the hard way on pyvisa's issue tracker, kept here once:
 
 Every pyvisa, pyserial and OS exception is mapped into :mod:`labctl.errors`
 here, at the boundary (:data:`EXCEPTION_MAP`, :func:`map_exception`).
+
+pyvisa is imported the first time a VISA link or resource manager is made
+(:func:`resource_manager`), with its entries of the maps: 33 ms that a run on
+the virtual bench, or on serial links only, never needs. No pyvisa exception
+can exist before then.
 """
 
 from __future__ import annotations
@@ -41,9 +46,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pyvisa
-import pyvisa.constants
-import pyvisa.errors
 import serial
 import serial.serialutil
 
@@ -56,7 +58,7 @@ from .errors import (
 )
 
 __all__ = [
-    "EXCEPTION_MAP",
+    "EXCEPTION_MAP",  # noqa: F822 - given by __getattr__ below, pyvisa's entries and all
     "LinkSettings",
     "SerialTransport",
     "Transport",
@@ -65,43 +67,20 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: Held while pyvisa is imported and while a resource manager is made.
+_rm_lock = threading.Lock()
 
-_SC = pyvisa.constants.StatusCode
-
+#: pyvisa, once :func:`_load_pyvisa` has imported it (None before: nothing VISA yet).
+pyvisa: Any = None
+_SC: Any = None
 #: VISA status codes with a more precise meaning than "communication failed".
-_VISA_CODE_MAP: dict[int, type[CommunicationError]] = {
-    _SC.error_timeout: InstrumentTimeout,
-    _SC.error_connection_lost: LinkLost,
-    _SC.error_resource_not_found: LinkLost,
-    _SC.error_resource_busy: LinkLost,
-    _SC.error_resource_locked: LinkLost,
-    _SC.error_invalid_object: LinkLost,
-    _SC.error_invalid_resource_name: LinkLost,
-    _SC.error_closing_failed: LinkLost,
-    _SC.error_io: LinkLost,
-    _SC.error_machine_not_available: LinkLost,
-    _SC.error_library_not_found: LinkLost,
-    _SC.error_serial_framing: GarbledReply,
-    _SC.error_serial_parity: GarbledReply,
-    _SC.error_serial_overrun: GarbledReply,
-    _SC.error_input_protocol_violation: GarbledReply,
-    _SC.error_raw_read_protocol_violation: GarbledReply,
-}
+_VISA_CODE_MAP: dict[int, type[CommunicationError]] = {}
 
-#: Every exception class pyvisa and pyserial define, and what it becomes.
-#: ``tests/labctl/test_transport_errors.py`` fails if either library grows a
-#: class that is not listed here.
-EXCEPTION_MAP: dict[type[BaseException], type[LabctlError]] = {
-    # pyvisa
-    pyvisa.errors.Error: CommunicationError,
-    pyvisa.errors.VisaIOError: CommunicationError,  # refined by error_code
-    pyvisa.errors.VisaIOWarning: CommunicationError,
-    pyvisa.errors.VisaTypeError: CommunicationError,
-    pyvisa.errors.UnknownHandler: CommunicationError,
-    pyvisa.errors.OSNotSupported: LinkLost,
-    pyvisa.errors.InvalidBinaryFormat: GarbledReply,
-    pyvisa.errors.InvalidSession: LinkLost,
-    pyvisa.errors.LibraryError: LinkLost,
+#: Every exception class pyvisa and pyserial define, and what it becomes
+#: (:data:`EXCEPTION_MAP`; pyvisa's entries join when pyvisa is imported).
+#: ``tests/labctl/test_errors.py`` fails if either library grows a class that
+#: is not listed here.
+_EXCEPTION_MAP: dict[type[BaseException], type[LabctlError]] = {
     # pyserial
     serial.serialutil.SerialException: LinkLost,
     serial.serialutil.SerialTimeoutException: InstrumentTimeout,
@@ -111,6 +90,73 @@ EXCEPTION_MAP: dict[type[BaseException], type[LabctlError]] = {
     ConnectionError: LinkLost,
     OSError: LinkLost,
 }
+_PARITY_VISA: dict[str, Any] = {}
+_STOP_VISA: dict[int, Any] = {}
+
+
+def _load_pyvisa() -> Any:
+    """Import pyvisa (once) and add its exceptions, status codes and constants to the maps."""
+    global pyvisa, _SC, _MAPPED, _MAPPED_OR_OURS
+    if pyvisa is not None:
+        return pyvisa
+    import pyvisa as module
+    import pyvisa.constants
+    import pyvisa.errors
+
+    sc = module.constants.StatusCode
+    _VISA_CODE_MAP.update(
+        {
+            sc.error_timeout: InstrumentTimeout,
+            sc.error_connection_lost: LinkLost,
+            sc.error_resource_not_found: LinkLost,
+            sc.error_resource_busy: LinkLost,
+            sc.error_resource_locked: LinkLost,
+            sc.error_invalid_object: LinkLost,
+            sc.error_invalid_resource_name: LinkLost,
+            sc.error_closing_failed: LinkLost,
+            sc.error_io: LinkLost,
+            sc.error_machine_not_available: LinkLost,
+            sc.error_library_not_found: LinkLost,
+            sc.error_serial_framing: GarbledReply,
+            sc.error_serial_parity: GarbledReply,
+            sc.error_serial_overrun: GarbledReply,
+            sc.error_input_protocol_violation: GarbledReply,
+            sc.error_raw_read_protocol_violation: GarbledReply,
+        }
+    )
+    errors = module.errors
+    _EXCEPTION_MAP.update(
+        {
+            errors.Error: CommunicationError,
+            errors.VisaIOError: CommunicationError,  # refined by error_code
+            errors.VisaIOWarning: CommunicationError,
+            errors.VisaTypeError: CommunicationError,
+            errors.UnknownHandler: CommunicationError,
+            errors.OSNotSupported: LinkLost,
+            errors.InvalidBinaryFormat: GarbledReply,
+            errors.InvalidSession: LinkLost,
+            errors.LibraryError: LinkLost,
+        }
+    )
+    constants = module.constants
+    _PARITY_VISA.update(
+        {"N": constants.Parity.none, "E": constants.Parity.even, "O": constants.Parity.odd}
+    )
+    _STOP_VISA.update({1: constants.StopBits.one, 2: constants.StopBits.two})
+    _MAPPED = tuple(_EXCEPTION_MAP)
+    _MAPPED_OR_OURS = (*_MAPPED, CommunicationError)
+    _SC = sc
+    pyvisa = module
+    return module
+
+
+def __getattr__(name: str) -> Any:
+    """``EXCEPTION_MAP``: the whole map, pyvisa's entries included (imports pyvisa)."""
+    if name == "EXCEPTION_MAP":
+        with _rm_lock:
+            _load_pyvisa()
+        return _EXCEPTION_MAP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def map_exception(exc: BaseException, instrument: str | None = None) -> LabctlError:
@@ -123,12 +169,12 @@ def map_exception(exc: BaseException, instrument: str | None = None) -> LabctlEr
     if isinstance(exc, LabctlError):
         return exc
     target: type[LabctlError] = CommunicationError
-    if isinstance(exc, pyvisa.errors.VisaIOError):
+    if pyvisa is not None and isinstance(exc, pyvisa.errors.VisaIOError):
         target = _VISA_CODE_MAP.get(exc.error_code, CommunicationError)
     else:
         for klass in type(exc).__mro__:
-            if klass in EXCEPTION_MAP:
-                target = EXCEPTION_MAP[klass]
+            if klass in _EXCEPTION_MAP:
+                target = _EXCEPTION_MAP[klass]
                 break
     detail = str(exc) or type(exc).__name__
     if issubclass(target, CommunicationError):
@@ -136,7 +182,7 @@ def map_exception(exc: BaseException, instrument: str | None = None) -> LabctlEr
     return target(detail)  # pragma: no cover - every entry is a CommunicationError today
 
 
-_MAPPED: tuple[type[BaseException], ...] = tuple(EXCEPTION_MAP)
+_MAPPED: tuple[type[BaseException], ...] = tuple(_EXCEPTION_MAP)
 _MAPPED_OR_OURS: tuple[type[BaseException], ...] = (*_MAPPED, CommunicationError)
 
 
@@ -401,7 +447,6 @@ class Transport(ABC):
 
 
 _resource_managers: dict[str, Any] = {}
-_rm_lock = threading.Lock()
 
 
 def _keep_reply_spaces() -> None:
@@ -438,6 +483,7 @@ def _keep_reply_spaces() -> None:
 def resource_manager(backend: str) -> Any:
     """One :class:`pyvisa.ResourceManager` per backend string per process."""
     with _rm_lock:
+        pyvisa = _load_pyvisa()
         manager = _resource_managers.get(backend)
         if manager is None:
             if backend.endswith("@sim"):
@@ -507,14 +553,6 @@ def _make_eof_visible(resource: Any) -> None:
     interface = getattr(session, "interface", None)
     if interface is not None and not isinstance(interface, _EofRaisingSocket):
         session.interface = _EofRaisingSocket(interface)
-
-
-_PARITY_VISA = {
-    "N": pyvisa.constants.Parity.none,
-    "E": pyvisa.constants.Parity.even,
-    "O": pyvisa.constants.Parity.odd,
-}
-_STOP_VISA = {1: pyvisa.constants.StopBits.one, 2: pyvisa.constants.StopBits.two}
 
 
 class VisaTransport(Transport):

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+# Tests write only to temporary directories: pint's parsed definitions too
+# (labctl.units keeps them in ~/.cache/pint unless told), for this process
+# and every labctl process a test starts. Set before labctl.units is imported.
+os.environ.setdefault("LABCTL_UNIT_CACHE", tempfile.mkdtemp(prefix="labctl-test-units-"))
 
 import sim_instruments
 from tests.links import PtyPeer, Respond, TcpPeer

@@ -20,7 +20,6 @@ by the benchmark (docs/performance.md).
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -385,10 +384,25 @@ def corpus_cases(directory: Path) -> list[Case]:
     ]
 
 
-def _limits() -> None:
-    """In the child: a regression fails (MemoryError, SIGXCPU) instead of taking the machine."""
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT))
+#: A small launcher between pytest and labctl. A child made by fork or vfork
+#: carries its parent's memory high-water mark through exec (Linux keeps the
+#: larger of the old and new ``ru_maxrss``), so a peak read from a child of
+#: this (large) pytest process would be pytest's. The launcher, small itself,
+#: sets the limits - a regression fails (MemoryError, SIGXCPU) instead of
+#: taking the machine - spawns labctl, waits for it with ``wait4`` and writes
+#: labctl's own status, peak (kB) and CPU time to the file it is given.
+_LAUNCHER = (
+    "import os, resource, sys\n"
+    f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))\n"
+    f"resource.setrlimit(resource.RLIMIT_CPU, ({CPU_LIMIT}, {CPU_LIMIT}))\n"
+    "report, arguments = sys.argv[1], sys.argv[2:]\n"
+    "pid = os.posix_spawn(sys.executable,"
+    " [sys.executable, '-m', 'labctl.cli', *arguments], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "with open(report, 'w') as out:\n"
+    "    out.write(f'{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}"
+    " {usage.ru_utime + usage.ru_stime}')\n"
+)
 
 
 def run_case(case: Case, *, timeout: float = 300) -> Outcome:
@@ -397,32 +411,37 @@ def run_case(case: Case, *, timeout: float = 300) -> Outcome:
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
+        # The limits are set by a small launcher that then execs labctl - not by
+        # preexec_fn, which forks this (large) pytest process: the fork's pages
+        # would count in the child's ru_maxrss, and the peak would be pytest's.
+        report = Path(tempfile.mkdtemp()) / "usage"
         process = subprocess.Popen(
-            [sys.executable, "-m", "labctl.cli", *case.arguments],
+            [sys.executable, "-c", _LAUNCHER, str(report), *case.arguments],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             env={**os.environ, "PYTHONPATH": str(ROOT), **case.environment},
             cwd=ROOT,
-            preexec_fn=_limits,  # only setrlimit: safe before exec
+            start_new_session=True,  # the launcher and labctl, killed together
         )
-        killer = threading.Timer(timeout, lambda: os.kill(process.pid, signal.SIGKILL))
+        killer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
         killer.start()
         try:
-            # wait4: this child's own resource use (its peak RSS), not every child's
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
         finally:
             killer.cancel()
         wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+        returncode, peak_kb, cpu = report.read_text().split()
+        report.unlink()
+        report.parent.rmdir()
         out.seek(0)
         err.seek(0)
         return Outcome(
-            returncode=process.returncode,
+            returncode=int(returncode),
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
-            peak=usage.ru_maxrss * 1024,  # kilobytes on Linux
-            cpu=usage.ru_utime + usage.ru_stime,
+            peak=int(peak_kb) * 1024,  # kilobytes on Linux
+            cpu=float(cpu),
             wall=wall,
         )
 
