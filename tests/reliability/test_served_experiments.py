@@ -116,8 +116,13 @@ def _same_results(protocol: str, data: Path, run_id: str, reference: Path, local
             assert over_links[key] == pytest.approx(in_process[key], rel=0.01), key
         return
     if protocol == "claim14":
+        # Before exposure, within the ellipsometer's noise. After develop, 3 %:
+        # at 1000x every millisecond a loaded machine adds between steps is a
+        # second of bench time, and the developed film (on the plateau at
+        # 100 mJ/cm2) moves by up to ~1.5 % with it (seen: 396.7 vs 392.0 nm).
         for key, thickness in over_links.items():
-            assert thickness == pytest.approx(in_process[key], rel=0.01), key
+            tolerance = 0.01 if key[1] == "before" else 0.03
+            assert thickness == pytest.approx(in_process[key], rel=tolerance), key
         return
     # A spin curve: one wafer per speed. Each wafer's shape is drawn from the
     # bench's seed and its count of wafers made, which a queue moves on; the
